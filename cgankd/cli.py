@@ -1,0 +1,171 @@
+"""`cgankd` entry point: the command-line contract of DESIGN §4.
+
+Parsers live here; each command's work lives in its stage (`cgankd.<stage>.commands`),
+imported only when that command runs so `cgankd --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .common.errors import UserError
+
+KD_METHODS = ("kd", "hint", "attention", "similarity", "correlation", "vid", "rkd", "pkt", "abound",
+              "factor", "fsp", "nst", "crd", "sskd", "takd", "reviewkd")
+
+
+def _data_parsers(sub) -> None:
+    data = sub.add_parser("data", help="prepare or check h5 datasets").add_subparsers(dest="action", required=True)
+    p = data.add_parser("prepare", help="write the embedded datasets as h5 files")
+    p.add_argument("name", choices=["fashion-mnist", "rotated-fashion-mnist"])
+    p.add_argument("--out", default="datasets/FashionMNIST", help="output folder (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="rotation seed (rotated-fashion-mnist)")
+    p.set_defaults(handler="cgankd.data.commands:prepare")
+    p = data.add_parser("check", help="validate an h5 file and print a summary; exit 2 when bad")
+    p.add_argument("file")
+    p.add_argument("--task", choices=["classification", "regression"])
+    p.set_defaults(handler="cgankd.data.commands:check")
+
+
+def _train_parser(sub) -> None:
+    p = sub.add_parser("train", help="train a student or teacher (NOKD, KD, cGAN-KD, cGAN-KD + KD)")
+    p.add_argument("--data", required=True, help="h5 file (or CIFAR-100 folder)")
+    p.add_argument("--arch", required=True, help="model name from the registry")
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--task", choices=["classification", "regression"])
+    p.add_argument("--preset", help="dataset preset (default: guessed from the file name)")
+    p.add_argument("--recipe", choices=["vanilla", "fake"], help="preset recipe (default: fake with --fake/--init)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--schedule", choices=["step", "cosine"])
+    p.add_argument("--milestones", type=int, nargs="*")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--amp", action="store_true", help="mixed precision (bf16 where supported; GPU only)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--teacher", help="teacher checkpoint for KD")
+    p.add_argument("--distill", choices=KD_METHODS, help="KD method (RepDistiller names)")
+    p.add_argument("--distill-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a KD setting, e.g. --distill-set T=4 (repeatable)")
+    p.add_argument("--ta-arch", help="teaching-assistant net for --distill takd (trained first, into OUT/ta)")
+    p.add_argument("--fake", help="fake h5 (cGAN-KD)")
+    p.add_argument("--nfake", type=int, help="number of fakes to use (default: all)")
+    p.add_argument("--init", help="checkpoint to start from (cGAN-KD finetune)")
+    p.add_argument("--subset", type=int, help="train on a seeded class-balanced / label-stratified subset")
+    p.add_argument("--val-frac", type=float, default=0.0, help="carve a seeded validation split")
+    p.add_argument("--eval-every", type=int, default=1, help="epochs between test evaluations")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler="cgankd.train.commands:train")
+
+
+def _eval_parser(sub) -> None:
+    p = sub.add_parser("eval", help="evaluate a checkpoint on a dataset's test split")
+    p.add_argument("--ckpt", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(handler="cgankd.train.commands:evaluate")
+
+
+def _gan_parsers(sub) -> None:
+    gan = sub.add_parser("gan", help="train, sample and evaluate conditional GANs").add_subparsers(
+        dest="action", required=True)
+    p = gan.add_parser("train", help="train BigGAN (class labels) or CcGAN (continuous labels)")
+    p.add_argument("--data", required=True)
+    p.add_argument("--gan", required=True, choices=["biggan", "ccgan"])
+    p.add_argument("--out", required=True)
+    p.add_argument("--preset")
+    p.add_argument("--iters", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any GAN preset setting, e.g. --set g_lr=1e-4 (repeatable)")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(handler="cgankd.gans.commands:train")
+    p = gan.add_parser("sample", help="write fake_images / fake_labels to an h5 file")
+    p.add_argument("--ckpt", required=True)
+    p.add_argument("--n", type=int, required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--no-ema", action="store_true", help="sample the raw generator instead of its EMA")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(handler="cgankd.gans.commands:sample")
+    p = gan.add_parser("eval", help="FID / intra-FID / label score in an eval net's feature space")
+    p.add_argument("--ckpt", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--eval-net", help="eval-net run folder or checkpoint (trained when absent)")
+    p.add_argument("--n", type=int, default=10_000)
+    p.add_argument("--out", help="JSON file for the numbers")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(handler="cgankd.gans.commands:evaluate")
+
+
+def _fake_parser(sub) -> None:
+    fake = sub.add_parser("fake", help="make processed fake training sets").add_subparsers(dest="action", required=True)
+    p = fake.add_parser("make", help="sample, subsample (cDR-RS), filter and relabel fakes")
+    p.add_argument("--gan", required=True, help="GAN checkpoint")
+    p.add_argument("--teacher", required=True, help="teacher checkpoint for filtering / label adjustment")
+    p.add_argument("--data", required=True, help="the real training data")
+    p.add_argument("--nfake", type=int, required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--subsample", choices=["cdr-rs", "none"])
+    p.add_argument("--rho", type=float)
+    adj = p.add_mutually_exclusive_group()
+    adj.add_argument("--adjust-labels", dest="adjust_labels", action="store_true", default=None)
+    adj.add_argument("--no-adjust-labels", dest="adjust_labels", action="store_false")
+    p.add_argument("--preset")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(handler="cgankd.fake.commands:make")
+
+
+def _report_demo_parsers(sub) -> None:
+    p = sub.add_parser("report", help="tables and plots from finished runs")
+    p.add_argument("runs", nargs="+")
+    p.add_argument("--out", default="report")
+    p.set_defaults(handler="cgankd.report.commands:report")
+    p = sub.add_parser("demo", help="the whole pipeline on Fashion-MNIST (both tasks)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="a smoke run of every stage (~3 min)")
+    mode.add_argument("--ablation", action="store_true", help="add the paper's ablation arms")
+    p.add_argument("--out", default="demo_out")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(handler="cgankd.demo:run")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cgankd", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_data_parsers, _train_parser, _eval_parser, _gan_parsers, _fake_parser, _report_demo_parsers):
+        add(sub)
+    return parser
+
+
+def _handler(spec: str):
+    module, func = spec.split(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result = _handler(args.handler)(args)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; run again with --resume to continue", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

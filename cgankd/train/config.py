@@ -1,0 +1,115 @@
+"""Training settings: a preset recipe with the user's flags on top, in one flat dataclass."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..common.errors import UserError
+from ..presets import get_preset, guess_preset, lr_for
+
+# Used when the data file matches no preset.
+GENERIC_RECIPE = {"epochs": 30, "schedule": "cosine", "batch_size": 128, "lr": 0.05,
+                  "weight_decay": 5e-4, "momentum": 0.9}
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    arch: str
+    out: str
+    task: str | None = None
+    preset: str | None = None
+    recipe: str = "vanilla"
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 0.05
+    weight_decay: float = 5e-4
+    momentum: float = 0.9
+    schedule: str = "cosine"
+    milestones: list[int] = field(default_factory=list)
+    gamma: float = 0.1
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = False
+    compile: bool = False
+    teacher: str | None = None
+    distill: str | None = None
+    distill_cfg: dict[str, Any] = field(default_factory=dict)
+    ta_arch: str | None = None
+    fake: str | None = None
+    nfake: int | None = None
+    init: str | None = None
+    subset: int | None = None
+    val_frac: float = 0.0
+    eval_every: int = 1
+    resume: bool = False
+    quiet: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def check(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1:
+            raise UserError(f"--epochs and --batch-size must be positive (got {self.epochs}, {self.batch_size})")
+        if self.lr <= 0:
+            raise UserError(f"--lr must be positive (got {self.lr})")
+        if not 0.0 <= self.val_frac < 1.0:
+            raise UserError(f"--val-frac must be in [0, 1) (got {self.val_frac})")
+        if self.nfake is not None and not self.fake:
+            raise UserError("--nfake needs --fake FAKE.h5")
+        if self.ta_arch and self.distill != "takd":
+            raise UserError("--ta-arch goes with --distill takd")
+        if self.distill == "takd" and not self.ta_arch:
+            raise UserError("--distill takd needs --ta-arch NAME (the teaching assistant)")
+
+
+def parse_settings(pairs: list[str]) -> dict[str, Any]:
+    """KEY=VALUE strings → dict; values parsed as Python literals when they are ones."""
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise UserError(f"expected KEY=VALUE, got {pair!r}")
+        key, raw = pair.split("=", 1)
+        try:
+            out[key.strip()] = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            out[key.strip()] = raw
+    return out
+
+
+def recipe_config(data: str, arch: str, out: str, *, preset: str | None = None, recipe: str = "vanilla",
+                  **overrides: Any) -> TrainConfig:
+    """A TrainConfig from the dataset preset's recipe (guessed from the file name when not
+    named), with `overrides` (None values ignored) on top."""
+    preset = preset or guess_preset(data)
+    settings = dict(GENERIC_RECIPE)
+    if preset:
+        settings.update(get_preset(preset)["train"][recipe])
+    cfg = TrainConfig(data=data, arch=arch, out=out, preset=preset, recipe=recipe, epochs=settings["epochs"],
+                      batch_size=settings["batch_size"], lr=lr_for(settings, arch),
+                      weight_decay=settings["weight_decay"], momentum=settings["momentum"],
+                      schedule=settings["schedule"], milestones=list(settings.get("milestones", [])),
+                      gamma=settings.get("gamma", 0.1))
+    epochs = overrides.get("epochs")
+    if epochs is not None and overrides.get("milestones") is None and cfg.schedule == "step":
+        # Keep the recipe's milestones at the same fractions of a shorter or longer run.
+        cfg.milestones = [round(m * epochs / settings["epochs"]) for m in cfg.milestones]
+    for key, value in overrides.items():
+        if value is not None:
+            setattr(cfg, key, value)
+    cfg.check()
+    return cfg
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """`cgankd train` flags → TrainConfig (recipe "fake" when training on fakes or from --init)."""
+    recipe = args.recipe or ("fake" if (args.fake or args.init) else "vanilla")
+    flags = {name: getattr(args, name) for name in (
+        "task", "epochs", "batch_size", "lr", "weight_decay", "schedule", "milestones", "seed", "device", "amp",
+        "compile", "teacher", "distill", "ta_arch", "fake", "nfake", "init", "subset", "val_frac", "eval_every",
+        "resume", "quiet")}
+    return recipe_config(args.data, args.arch, args.out, preset=args.preset, recipe=recipe,
+                         distill_cfg=parse_settings(args.distill_set), **flags)

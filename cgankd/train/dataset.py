@@ -1,0 +1,117 @@
+"""Assemble what a student trains on: real (optionally a subset, minus a validation split)
+plus fakes, with the task, label normalisation and pixel normalisation settled once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..common.errors import UserError
+from ..data import (DataBundle, DeviceLoader, LabelNorm, PixelNorm, Split, load_dataset, read_fake_h5,
+                    stratified_subset, train_val_split)
+from ..data.pipeline import Augment
+from ..presets import get_preset
+from ..tasks import Task
+from .config import TrainConfig
+
+
+@dataclass
+class TrainingData:
+    task: Task
+    pixel_norm: PixelNorm
+    augment: Augment | None
+    train: Split          # real (+ fake) images, labels normalised for regression
+    val: Split | None
+    test: Split
+    n_real: int
+    n_fake: int
+
+    @property
+    def img_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train.images.shape[1:])
+
+    def loader(self, split: Split, batch_size: int, device: torch.device, *, train: bool, seed: int = 0
+               ) -> DeviceLoader:
+        return DeviceLoader(split.images, split.labels, batch_size, pixel_norm=self.pixel_norm,
+                            augment=self.augment if train else None, shuffle=train, drop_last=train,
+                            seed=seed, device=device)
+
+
+def make_task(bundle: DataBundle, data_section: dict, reference: Task | None) -> Task:
+    """The task of a dataset; a checkpoint's task (init/teacher), when given, fixes the label norm."""
+    if bundle.task == "classification":
+        task = Task("classification", num_classes=bundle.num_classes)
+    else:
+        spec = data_section.get("label_norm", "minmax")
+        norm = LabelNorm.from_labels(bundle.train.labels) if spec == "minmax" else LabelNorm(**spec)
+        task = Task("regression", label_norm=norm)
+    if reference is None:
+        return task
+    if reference.kind != task.kind or reference.num_classes != task.num_classes:
+        raise UserError(f"checkpoint task {reference.kind} ({reference.num_classes} classes) does not match "
+                        f"the data's {task.kind} ({task.num_classes} classes)")
+    return reference
+
+
+def normalise_labels(labels: np.ndarray, task: Task) -> np.ndarray:
+    if task.is_regression:
+        return task.label_norm.normalize(labels.astype(np.float32)).astype(np.float32)
+    return labels.astype(np.int64)
+
+
+def pick_fakes(fake: Split, nfake: int | None, task: Task, seed: int) -> Split:
+    """Classification: nfake // K random fakes per class; regression: a random nfake subset."""
+    if nfake is None or nfake >= len(fake.labels):
+        return fake
+    rng = np.random.default_rng(seed)
+    if task.is_regression:
+        keep = rng.choice(len(fake.labels), nfake, replace=False)
+    else:
+        per_class = nfake // task.num_classes
+        keep = np.concatenate([rng.permutation(np.flatnonzero(fake.labels == c))[:per_class]
+                               for c in range(task.num_classes)])
+    return Split(fake.images[np.sort(keep)], fake.labels[np.sort(keep)])
+
+
+def load_fakes(path: str, real: Split, task: Task, nfake: int | None, seed: int) -> Split:
+    fake, _ = read_fake_h5(path)
+    if fake.images.shape[1:] != real.images.shape[1:]:
+        raise UserError(f"{path}: fake_images are {tuple(fake.images.shape[1:])} per image, "
+                        f"the real data {tuple(real.images.shape[1:])}")
+    if not task.is_regression and (fake.labels.min() < 0 or fake.labels.max() >= task.num_classes):
+        raise UserError(f"{path}: fake_labels must be class ids in [0, {task.num_classes - 1}]")
+    return pick_fakes(fake, nfake, task, seed)
+
+
+def build_training_data(cfg: TrainConfig, reference_task: Task | None = None,
+                        reference_pixel_norm: PixelNorm | None = None) -> TrainingData:
+    bundle = load_dataset(cfg.data, task=cfg.task)
+    section = get_preset(cfg.preset)["data"] if cfg.preset else {}
+    task = make_task(bundle, section, reference_task)
+    real = bundle.train
+    if cfg.subset is not None:
+        real = _take(real, stratified_subset(real.labels, cfg.subset, cfg.seed, task.kind))
+    val = None
+    if cfg.val_frac > 0:
+        train_idx, val_idx = train_val_split(real.labels, cfg.val_frac, cfg.seed, task.kind)
+        real, val = _take(real, train_idx), _take(real, val_idx)
+    fake = load_fakes(cfg.fake, real, task, cfg.nfake, cfg.seed) if cfg.fake else None
+    pixel_norm = reference_pixel_norm or PixelNorm.from_spec(section.get("pixel_norm", "dataset"), real.images)
+    augment = Augment.from_spec(section["augment"], label_norm=task.label_norm) if section.get("augment") else None
+    images = real.images if fake is None else np.concatenate([real.images, fake.images])
+    labels = real.labels if fake is None else np.concatenate([real.labels.astype(fake.labels.dtype), fake.labels])
+    return TrainingData(task=task, pixel_norm=pixel_norm, augment=augment,
+                        train=_normalised(Split(images, labels), task), val=_normalised(val, task),
+                        test=_normalised(bundle.test, task),
+                        n_real=len(real.labels), n_fake=0 if fake is None else len(fake.labels))
+
+
+def _normalised(split: Split | None, task: Task) -> Split | None:
+    return None if split is None else Split(split.images, normalise_labels(split.labels, task))
+
+
+def _take(split: Split, idx: np.ndarray) -> Split:
+    return Split(split.images[idx], split.labels[idx])

@@ -1,0 +1,143 @@
+"""The student trainer: it learns, resumes exactly, writes its run folder, and refuses bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cgankd.cli import main
+from cgankd.data import write_fake_h5
+from cgankd.train.config import TrainConfig
+from cgankd.train.loop import fit
+from cgankd.train.schedule import lr_at
+
+
+def run_cli(*args: str) -> int:
+    return main([str(a) for a in args])
+
+
+def tiny_cfg(data: str, out: Path, **kw) -> TrainConfig:
+    base = dict(data=data, arch="resnet8", out=str(out), epochs=2, batch_size=64, lr=0.05,
+                schedule="cosine", device="cpu", quiet=True)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_step_schedule_matches_reference_milestones():
+    kw = dict(base_lr=0.05, epochs=240, schedule="step", milestones=[150, 180, 210])
+    assert lr_at(149.9, **kw) == pytest.approx(0.05)
+    assert lr_at(150.0, **kw) == pytest.approx(0.005)
+    assert lr_at(185.0, **kw) == pytest.approx(0.0005)
+    assert lr_at(239.0, **kw) == pytest.approx(0.00005)
+
+
+def test_cosine_schedule_endpoints():
+    kw = dict(base_lr=0.1, epochs=10, schedule="cosine")
+    assert lr_at(0, **kw) == pytest.approx(0.1)
+    assert lr_at(5, **kw) == pytest.approx(0.05)
+    assert lr_at(10, **kw) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_classification_run_learns_and_writes_run_folder(tiny_classification_h5, tmp_path):
+    metrics = fit(tiny_cfg(tiny_classification_h5, tmp_path / "run", epochs=3))
+    assert metrics["test_acc"] > 90.0          # 4 balanced classes: chance is 25 %
+    for name in ("config.json", "log.jsonl", "last.pt", "metrics.json", "model.pt"):
+        assert (tmp_path / "run" / name).exists(), name
+    log = [json.loads(l) for l in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [1, 2, 3]
+    assert log[-1]["test_acc"] == metrics["test_acc"]
+    assert metrics["best_test_acc"] >= metrics["test_acc"]
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["arch"] == "resnet8" and "git_commit" in config and config["n_real"] == 512
+
+
+def test_regression_run_learns_in_raw_units(tiny_regression_h5, tmp_path):
+    metrics = fit(tiny_cfg(tiny_regression_h5, tmp_path / "run", epochs=6, lr=0.02))
+    # Predicting the mean label gives an MAE of about 45 degrees on uniform [-90, 90].
+    assert metrics["test_mae"] < 20.0
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tiny_classification_h5, tmp_path):
+    full = tiny_cfg(tiny_classification_h5, tmp_path / "full", seed=3)
+    fit(full)
+    part = tiny_cfg(tiny_classification_h5, tmp_path / "part", seed=3)
+    assert fit(part, stop_after_epoch=1) == {"stopped_at_epoch": 1}
+    assert not (tmp_path / "part" / "metrics.json").exists()
+    fit(tiny_cfg(tiny_classification_h5, tmp_path / "part", seed=3, resume=True))
+    a = torch.load(tmp_path / "full" / "model.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "part" / "model.pt", weights_only=False)["model"]
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    log = (tmp_path / "part" / "log.jsonl").read_text().splitlines()
+    assert [json.loads(l)["epoch"] for l in log] == [1, 2]
+
+
+def test_val_split_and_subset(tiny_classification_h5, tmp_path):
+    metrics = fit(tiny_cfg(tiny_classification_h5, tmp_path / "run", epochs=1, subset=200, val_frac=0.25))
+    assert metrics["n_real"] == 150 and "val_acc" in metrics and "best_val_acc" in metrics
+
+
+def test_fake_data_joins_the_training_set(tiny_classification_h5, tmp_path):
+    from cgankd.data import load_dataset
+    real = load_dataset(tiny_classification_h5).train
+    fake = tmp_path / "fake.h5"
+    write_fake_h5(fake, real.images[:100], real.labels[:100], {"source": "test"})
+    first = fit(tiny_cfg(tiny_classification_h5, tmp_path / "nokd", epochs=1))
+    assert first["n_fake"] == 0
+    metrics = fit(tiny_cfg(tiny_classification_h5, tmp_path / "kd", epochs=1, fake=str(fake), nfake=40,
+                           init=str(tmp_path / "nokd" / "model.pt")))
+    assert metrics["n_fake"] == 40   # 40 // 4 classes = 10 per class
+    assert metrics["n_real"] == 512
+
+
+def test_cli_train_then_eval_reports_the_same_metric(tiny_classification_h5, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run_cli("train", "--data", tiny_classification_h5, "--arch", "resnet8", "--out", out,
+                   "--epochs", "1", "--device", "cpu", "--quiet") == 0
+    acc = json.loads((out / "metrics.json").read_text())["test_acc"]
+    capsys.readouterr()
+    assert run_cli("eval", "--ckpt", out / "model.pt", "--data", tiny_classification_h5, "--device", "cpu") == 0
+    printed = capsys.readouterr().out.strip()
+    assert printed.startswith("test_acc=") and math.isclose(float(printed.split("=")[1]), acc, abs_tol=1e-3)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--arch", "resnet9000"], "resnet9000"),
+    (["--arch", "resnet8", "--nfake", "10"], "--nfake needs --fake"),
+    (["--arch", "resnet8", "--val-frac", "1.5"], "--val-frac"),
+    (["--arch", "resnet8", "--fake", "/nonexistent/fake.h5"], "/nonexistent/fake.h5"),
+    (["--arch", "resnet8", "--distill", "takd"], "--ta-arch"),
+])
+def test_cli_train_bad_input_exits_2(tiny_classification_h5, tmp_path, capsys, extra, message):
+    code = run_cli("train", "--data", tiny_classification_h5, "--out", tmp_path / "run", "--epochs", "1",
+                   "--device", "cpu", "--quiet", *extra)
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "run" / "config.json").exists()
+
+
+def test_cli_refuses_to_overwrite_a_run_and_init_arch_mismatch(tiny_classification_h5, tmp_path, capsys):
+    out = tmp_path / "run"
+    common = ["--data", tiny_classification_h5, "--epochs", "1", "--device", "cpu", "--quiet"]
+    assert run_cli("train", *common, "--arch", "resnet8", "--out", out) == 0
+    assert run_cli("train", *common, "--arch", "resnet8", "--out", out) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert run_cli("train", *common, "--arch", "resnet14", "--out", tmp_path / "b", "--init", out / "model.pt") == 2
+    assert "is a resnet8" in capsys.readouterr().err
+    assert run_cli("train", "--data", tmp_path / "missing.h5", "--arch", "resnet8", "--out", tmp_path / "c") == 2
+
+
+def test_nfake_takes_equal_counts_per_class():
+    from cgankd.data import Split
+    from cgankd.tasks import Task
+    from cgankd.train.dataset import pick_fakes
+    labels = np.repeat(np.arange(4), 50)
+    fake = Split(np.zeros((200, 1, 28, 28), np.uint8), labels)
+    picked = pick_fakes(fake, 40, Task("classification", num_classes=4), seed=0)
+    assert np.bincount(picked.labels, minlength=4).tolist() == [10, 10, 10, 10]
