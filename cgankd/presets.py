@@ -34,6 +34,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         # The paper's rho for classification is 0.9 (some reference scripts read 0.8 files).
         "fake": {"subsample": "cdr-rs", "rho": 0.9, "adjust_labels": True, "nfake": 100_000},
         "teacher": "densenet121",
+        # BigGAN as the reference trains it (BigGAN-PyTorch, launch_cifar100_ema.sh): 2000 epochs of
+        # batch 512 x 4 D steps; the paper samples the 38K-iteration EMA checkpoint.
+        "gan": {"biggan": {"iters": 38_000, "batch_size": 512, "d_steps": 4, "g_lr": 2e-4, "d_lr": 2e-4,
+                           "betas": [0.0, 0.999], "g_ch": 64, "d_ch": 64, "dim_z": 128, "shared_dim": 0,
+                           "hier": False, "g_attn": 0, "d_attn": 0, "init": "N02", "ema": True,
+                           "ema_start": 1000, "ema_decay": 0.9999, "diffaug": "color,translation,cutout"}},
     },
     "imagenet100": {
         "data": {"file": "datasets/ImageNet-100/ImageNet_128x128_100Class.h5", "task": "classification",
@@ -44,6 +50,12 @@ PRESETS: dict[str, dict[str, Any]] = {
                   "fake": {**_STEP_240, "batch_size": 256, "lr": 0.01, "lr_small": 0.01}},
         "fake": {"subsample": "cdr-rs", "rho": 0.9, "adjust_labels": False, "nfake": 100_000},
         "teacher": "densenet161",
+        # BigGAN-deep's known settings (G_ch 128, shared 128-d embedding, hierarchical z, attention at
+        # 64 px) on the BigGAN block layout; training settings are BigGAN-PyTorch's ImageNet ones.
+        "gan": {"biggan": {"iters": 96_000, "batch_size": 256, "d_steps": 2, "g_lr": 1e-4, "d_lr": 4e-4,
+                           "betas": [0.0, 0.999], "adam_eps": 1e-6, "g_ch": 128, "d_ch": 128, "dim_z": 128,
+                           "shared_dim": 128, "hier": True, "g_attn": 64, "d_attn": 64, "init": "ortho",
+                           "ema": True, "ema_start": 20_000, "ema_decay": 0.9999, "diffaug": ""}},
     },
     "steeringangle": {
         "data": {"file": "datasets/SteeringAngle/SteeringAngle_64x64_prop_0.8.h5", "task": "regression",
@@ -58,6 +70,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         # Paper: rho 0.7 with label adjustment for regression (one reference script reads a 0.9 file).
         "fake": {"subsample": "cdr-rs", "rho": 0.7, "adjust_labels": True, "nfake": 50_000},
         "teacher": "vgg19",
+        # CcGAN (SAGAN nets, improved label input, soft vicinity) as in SteeringAngle/run_gene_data.sh.
+        "gan": {"ccgan": {"iters": 20_000, "batch_size": 512, "d_steps": 2, "g_lr": 1e-4, "d_lr": 1e-4,
+                          "betas": [0.5, 0.999], "dim_z": 256, "g_ch": 64, "d_ch": 64, "dim_embed": 128,
+                          "vicinity": "soft", "kappa": -5.0, "sigma": -1.0, "ema": False,
+                          "diffaug": "color,translation,cutout", "sample_num_labels": 2000}},
     },
     "utkface": {
         "data": {"file": "datasets/UTKFace/UTKFace_64x64_prop_0.8.h5", "task": "regression",
@@ -71,6 +88,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         # The paper's Table 7 names VGG13 as the filtering teacher (a reference script uses vgg11).
         "fake": {"subsample": "cdr-rs", "rho": 0.7, "adjust_labels": True, "nfake": 60_000},
         "teacher": "vgg13",
+        # As SteeringAngle but 4 D steps, kappa multiplier 2 and flipped reals (UTKFace/run_gene_data.sh).
+        "gan": {"ccgan": {"iters": 20_000, "batch_size": 512, "d_steps": 4, "g_lr": 1e-4, "d_lr": 1e-4,
+                          "betas": [0.5, 0.999], "dim_z": 256, "g_ch": 64, "d_ch": 64, "dim_embed": 128,
+                          "vicinity": "soft", "kappa": -2.0, "sigma": -1.0, "real_hflip": True, "ema": False,
+                          "diffaug": "color,translation,cutout", "sample_num_labels": 61}},
     },
     # Embedded default: sized for a 2-core CPU.
     "fashion-mnist": {
@@ -84,6 +106,12 @@ PRESETS: dict[str, dict[str, Any]] = {
                            "weight_decay": 5e-4, "momentum": 0.9}},
         "fake": {"subsample": "cdr-rs", "rho": 0.9, "adjust_labels": True, "nfake": 20_000},
         "teacher": "resnet20",
+        # Sized for the demo's CPU budget (see the GAN section of the README for the measurements).
+        "gan": {"biggan": {"iters": 2000, "batch_size": 32, "d_steps": 1, "g_lr": 2e-4, "d_lr": 2e-4,
+                           "betas": [0.0, 0.999], "g_ch": 16, "d_ch": 16, "g_widths": [4, 2, 1],
+                           "d_widths": [1, 2, 4], "dim_z": 64, "shared_dim": 0, "init": "ortho", "ema": True,
+                           "ema_start": 1000, "ema_decay": 0.995, "diffaug": "", "ckpt_every": 250,
+                           "standing_stats": 8}},
     },
     "rotated-fashion-mnist": {
         "data": {"file": "datasets/FashionMNIST/RotatedFashionMNIST_28x28.h5", "task": "regression",
@@ -91,12 +119,23 @@ PRESETS: dict[str, dict[str, Any]] = {
                  # hflip(rotate(x, a)) == rotate(hflip(x), -a): a flip negates the angle exactly.
                  "augment": {"crop_pad": 2, "flip": True, "flip_label": "negate"},
                  "pixel_norm": "dataset"},
-        "train": {"vanilla": {"epochs": 15, "schedule": "cosine", "batch_size": 128, "lr": 0.05,
+        # lr 0.01 as in the reference's regression recipes: the regression head ends in a ReLU,
+        # which larger rates can push into a dead, constant output.
+        "train": {"vanilla": {"epochs": 15, "schedule": "cosine", "batch_size": 128, "lr": 0.01,
                               "weight_decay": 5e-4, "momentum": 0.9},
                   "fake": {"epochs": 15, "schedule": "cosine", "batch_size": 128, "lr": 0.01,
                            "weight_decay": 5e-4, "momentum": 0.9}},
         "fake": {"subsample": "cdr-rs", "rho": 0.7, "adjust_labels": True, "nfake": 20_000},
         "teacher": "resnet20",
+        # Sized for the demo's CPU budget: the 28 px CcGAN, a resnet8 label embedding trained briefly.
+        "gan": {"ccgan": {"iters": 2000, "batch_size": 32, "d_steps": 1, "g_lr": 2e-4, "d_lr": 2e-4,
+                          "betas": [0.5, 0.999], "dim_z": 64, "g_ch": 16, "d_ch": 16, "dim_embed": 64,
+                          "g_attn": 0, "d_attn": 0, "vicinity": "soft", "kappa": -2.0, "sigma": -1.0,
+                          "ema": True, "ema_start": 1000, "ema_decay": 0.995, "diffaug": "",
+                          "embed_arch": "resnet8", "embed_epochs": 2, "embed_subset": 12_800, "embed_batch_size": 128,
+                          "embed_lr": 0.01, "embed_milestones": [], "y2h_epochs": 5, "y2h_batch_size": 128,
+                          "y2h_lr": 0.01, "y2h_milestones": [3, 4], "sample_num_labels": 181, "ckpt_every": 250,
+                          "standing_stats": 8}},
     },
 }
 

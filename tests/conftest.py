@@ -19,12 +19,15 @@ def quadrant_images(labels: np.ndarray, rng: np.random.Generator, size: int = 28
     return images
 
 
-def bar_images(positions: np.ndarray, rng: np.random.Generator, size: int = 28) -> np.ndarray:
-    """A bright vertical bar at column `position` (0..size-1) of a noisy 1-channel image."""
-    images = rng.integers(0, 40, size=(len(positions), 1, size, size)).astype(np.uint8)
-    for i, p in enumerate(positions):
-        images[i, :, 4:size - 4, p:p + 2] = 230
-    return images
+def line_images(angles_deg: np.ndarray, rng: np.random.Generator, size: int = 28) -> np.ndarray:
+    """A bright line through the centre at `angle` degrees (a rotation-regression task in miniature)."""
+    c = (size - 1) / 2
+    yy, xx = np.mgrid[0:size, 0:size] - c
+    theta = np.deg2rad(angles_deg)[:, None, None]
+    dist = np.abs(-np.sin(theta) * xx - np.cos(theta) * yy)       # distance to the line (image y down)
+    on_line = (dist < 1.3) & (np.hypot(xx, yy) < c - 2)
+    noise = rng.integers(0, 40, size=(len(angles_deg), size, size))
+    return np.where(on_line, 230, noise).astype(np.uint8)[:, None]
 
 
 @pytest.fixture(scope="session")
@@ -40,12 +43,11 @@ def tiny_classification_h5(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def tiny_regression_h5(tmp_path_factory) -> str:
-    """Label in degrees = a linear map of the bar's column to [-90, 90]."""
+    """Label = the angle of a line in degrees, in [-80, 80] (a line at ±90 looks the same)."""
     from cgankd.data import Split, write_dataset_h5
     rng = np.random.default_rng(1)
-    p_train, p_test = rng.integers(0, 26, 512), rng.integers(0, 26, 128)
-    to_deg = lambda p: (p / 25.0 * 180.0 - 90.0).astype(np.float32)  # noqa: E731
-    path = tmp_path_factory.mktemp("data") / "bars.h5"
-    write_dataset_h5(path, Split(bar_images(p_train, rng), to_deg(p_train)),
-                     Split(bar_images(p_test, rng), to_deg(p_test)), {"task": "regression"})
+    a_train, a_test = rng.uniform(-80, 80, 512).astype(np.float32), rng.uniform(-80, 80, 128).astype(np.float32)
+    path = tmp_path_factory.mktemp("data") / "lines.h5"
+    write_dataset_h5(path, Split(line_images(a_train, rng), a_train),
+                     Split(line_images(a_test, rng), a_test), {"task": "regression"})
     return str(path)

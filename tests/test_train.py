@@ -57,9 +57,9 @@ def test_classification_run_learns_and_writes_run_folder(tiny_classification_h5,
 
 
 def test_regression_run_learns_in_raw_units(tiny_regression_h5, tmp_path):
-    metrics = fit(tiny_cfg(tiny_regression_h5, tmp_path / "run", epochs=6, lr=0.02))
-    # Predicting the mean label gives an MAE of about 45 degrees on uniform [-90, 90].
-    assert metrics["test_mae"] < 20.0
+    metrics = fit(tiny_cfg(tiny_regression_h5, tmp_path / "run", epochs=6, lr=0.01, batch_size=32))
+    # Predicting the mean label gives an MAE of 40 degrees on uniform [-80, 80].
+    assert metrics["test_mae"] < 22.0
 
 
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tiny_classification_h5, tmp_path):

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# NOKD: train each net on the real training set only (teachers, and the students' NOKD rows).
-# Recipe: the fashion-mnist preset (epochs, batch, lr, schedule); add flags via EXTRA to override.
-# Edit the settings below, then run: bash FashionMNIST/scripts/run_vanilla.sh
+# NOKD: each net on the real training set only (teachers, and the students' NOKD rows).
+# Edit the settings below (or set them in the environment), then run: bash FashionMNIST/scripts/run_vanilla.sh
 ROOT="${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}"
 DATA="${DATA:-$ROOT/datasets/FashionMNIST/FashionMNIST_28x28.h5}"
-OUT="${OUT:-$ROOT/runs/FashionMNIST/vanilla}"
-ARCHS="${ARCHS:-resnet20 resnet8}"
+RUNS="${RUNS:-$ROOT/runs/FashionMNIST}"
+OUT="${OUT:-$RUNS/vanilla}"
+ARCHS="${ARCHS:-resnet20 resnet20 resnet8}"
 SEEDS="${SEEDS:-0}"
 DEVICE="${DEVICE:-auto}"
 EXTRA="${EXTRA:-}"

@@ -1,0 +1,18 @@
+# cGAN-KD students (+ optional KD method) and their real-only controls: each starts from the
+# student's NOKD checkpoint and trains the "fake" recipe once on real + fake, once on real only.
+# Reads ROOT DATA VANILLA ARCHS FAKE NFAKE OUT, optional METHOD TEACHER_CKPT.
+source "$ROOT/tools/stages/common.sh"
+kd_flags=""
+[ -n "${METHOD:-}" ] && kd_flags="--teacher $TEACHER_CKPT --distill $METHOD"
+for arch in $ARCHS; do
+    for seed in $SEEDS; do
+        init="$VANILLA/$arch/seed$seed/model.pt"
+        [ -f "$init" ] || { echo "missing $init: run run_vanilla.sh first" >&2; exit 2; }
+        banner "cGAN-KD${METHOD:+ + $METHOD} $arch seed $seed"
+        "$CGANKD" train --data "$DATA" --arch "$arch" --seed "$seed" --device "$DEVICE" --init "$init" \
+            --fake "$FAKE" --nfake "$NFAKE" $kd_flags --out "$OUT/cgankd${METHOD:+_$METHOD}/$arch/seed$seed" --resume $EXTRA
+        banner "control (real only, same schedule)${METHOD:+ + $METHOD} $arch seed $seed"
+        "$CGANKD" train --data "$DATA" --arch "$arch" --seed "$seed" --device "$DEVICE" --init "$init" \
+            --recipe fake $kd_flags --out "$OUT/control${METHOD:+_$METHOD}/$arch/seed$seed" --resume $EXTRA
+    done
+done
