@@ -5,17 +5,25 @@ modules of its own (connectors, embeddings, memory banks). `forward_train` retur
 student's outputs and a dict of named, already-weighted losses; the trainer optimises
 their sum over `trainable_parameters()` and checkpoints `state_dict()` (the teacher is
 left out: it is loaded from its own checkpoint).
+
+loss = r * task loss + a * KD + b * method term, weights from `_settings.TABLE`. KD is
+the temperature KL on logits, or for regression the MSE between student and teacher
+outputs (BLKD-style). A method fills in `method_loss` (features of both nets → a scalar);
+methods that train something before the student (AB, FT, FSP, FitNet stage 1, SSKD's
+teacher head) override `stage`, which `prepare` runs once (remembered in the state dict).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
 
 from ..common.errors import UserError
 from ..tasks import Task
+from ._common import probe_features, soft_kl
+from ._settings import method_settings
 
 _REGISTRY: dict[str, type["Distiller"]] = {}
 
@@ -34,6 +42,7 @@ def register_distiller(name: str):
 
 
 def distiller_names() -> list[str]:
+    _load_methods()
     return sorted(n for n in _REGISTRY if n != "none")
 
 
@@ -43,6 +52,9 @@ class Distiller(nn.Module):
     name = "none"
     needs_teacher = False
     classification_only = False
+    uses_features = False   # method_loss reads the feature lists of both nets
+    loss_name = "extra"     # key of the method term in the loss dict
+    has_stage = False       # `stage` trains something before the student
 
     def __init__(self, student: nn.Module, teacher: nn.Module | None, task: Task, cfg: dict[str, Any] | None = None):
         super().__init__()
@@ -53,19 +65,34 @@ class Distiller(nn.Module):
         self.student = student
         self.task = task
         self.cfg = dict(cfg or {})
+        self.opts = method_settings(self.name, self.cfg)
+        own_terms = type(self).method_loss is not Distiller.method_loss or \
+            type(self).forward_train is not Distiller.forward_train
+        if self.opts["b"] and not own_terms:
+            raise UserError(f"--distill {self.name} has no main-stage term; its weight b does not apply")
+        self.epoch = 0.0  # set by the trainer before each step (fractional within an epoch)
         # Kept out of the module tree so that it is neither optimised nor checkpointed.
         self._teacher = [teacher] if teacher is not None else []
         if teacher is not None:
             teacher.eval().requires_grad_(False)
+        if self.has_stage:
+            self.register_buffer("stage_done", torch.zeros((), dtype=torch.bool))
 
     @property
     def teacher(self) -> nn.Module | None:
         return self._teacher[0] if self._teacher else None
 
+    # ---- the module tree ------------------------------------------------------------------
+    def frozen_modules(self) -> list[nn.Module]:
+        """Modules trained only in the stage: kept in eval mode and out of the optimiser after it."""
+        return []
+
     def train(self, mode: bool = True) -> "Distiller":
         super().train(mode)
         if self.teacher is not None:
             self.teacher.eval()
+        for module in self.frozen_modules():
+            module.eval()
         return self
 
     def to(self, *args, **kwargs) -> "Distiller":
@@ -73,24 +100,80 @@ class Distiller(nn.Module):
             self.teacher.to(*args, **kwargs)
         return super().to(*args, **kwargs)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.student(x)
+    def trainable_parameters(self) -> Iterable[nn.Parameter]:
+        frozen = {id(p) for m in self.frozen_modules() for p in m.parameters()}
+        return [p for p in self.parameters() if p.requires_grad and id(p) not in frozen]
+
+    # ---- helpers for methods -----------------------------------------------------------------
+    def probe(self, model: nn.Module, preact: bool = False) -> list[tuple[int, ...]]:
+        """Feature shapes of `model` on a dummy batch (needs cfg["img_shape"])."""
+        if "img_shape" not in self.cfg:
+            raise ValueError(f"distiller {self.name!r} needs cfg['img_shape'] (C, H, W) to size its modules")
+        return probe_features(model, self.cfg["img_shape"], preact)[0]
+
+    def teacher_forward(self, x: torch.Tensor, features: bool, preact: bool = False):
+        """(feats, out) or (None, out) from the teacher, without gradients."""
+        with torch.no_grad():
+            if features:
+                feats, out = self.teacher(x, is_feat=True, preact=preact)
+                return [f.detach() for f in feats], out.detach()
+            return None, self.teacher(x).detach()
+
+    def kd_loss(self, s_out: torch.Tensor, t_out: torch.Tensor) -> torch.Tensor:
+        if self.task.is_regression:
+            return nn.functional.mse_loss(s_out.float().view(-1), t_out.float().view(-1))
+        return soft_kl(s_out, t_out, self.opts["T"])
 
     def task_loss_name(self) -> str:
         return "mse" if self.task.is_regression else "ce"
 
+    # ---- training ------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.student(x)
+
     def forward_train(self, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor | None = None
                       ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        out = self.student(x)
-        return out, {self.task_loss_name(): self.task.loss(out, y)}
+        r, a, b = self.opts["r"], self.opts["a"], self.opts["b"]
+        features = self.uses_features and b != 0
+        if features:
+            s_feats, s_out = self.student(x, is_feat=True)
+        else:
+            s_out = self.student(x)
+        losses = {self.task_loss_name(): r * self.task.loss(s_out, y)}
+        if self.teacher is None or not (a or b):
+            return s_out, losses
+        t_feats, t_out = self.teacher_forward(x, features)
+        if a:
+            losses["kd"] = a * self.kd_loss(s_out, t_out)
+        if b:
+            with torch.autocast(x.device.type, enabled=False):
+                term = self.method_loss([f.float() for f in s_feats], [f.float() for f in t_feats], y, index)
+            losses[self.loss_name] = b * term
+        return s_out, losses
 
-    def trainable_parameters(self) -> Iterable[nn.Parameter]:
-        return (p for p in self.parameters() if p.requires_grad)
+    def method_loss(self, s_feats: Sequence[torch.Tensor], t_feats: Sequence[torch.Tensor],
+                    y: torch.Tensor, index: torch.Tensor | None) -> torch.Tensor:
+        """The method's own term on the feature lists (float32, no autocast)."""
+        raise NotImplementedError
 
     def prepare(self, batches: BatchSource, device: torch.device) -> list[dict[str, float]]:
         """A method's own stage before student training (FitNet hints, AB, FT, FSP, SSKD's
-        teacher SS head). Returns log records; the default does nothing."""
+        teacher SS head), run once: after it (or after loading a state dict saved after it)
+        this does nothing. Returns log records."""
+        if not self.has_stage or bool(self.stage_done):
+            return []
+        records = self.stage(batches, device)
+        self.stage_done.fill_(True)
+        self.train()
+        return records
+
+    def stage(self, batches: BatchSource, device: torch.device) -> list[dict[str, float]]:
         return []
+
+    def stage_settings(self) -> dict[str, Any]:
+        """Keyword arguments of `run_stage` from the method's settings."""
+        return {"epochs": self.opts["init_epochs"], "lr": self.opts["init_lr"],
+                "weight_decay": self.opts["init_weight_decay"], "quiet": bool(self.cfg.get("quiet", False))}
 
 
 register_distiller("none")(Distiller)

@@ -78,6 +78,8 @@ def _build(cfg: TrainConfig, device: torch.device) -> tuple[TrainingData, Distil
         student.load_state_dict(init_model.state_dict())
     distill_cfg = {"n_data": len(data.train.labels), "img_shape": data.img_shape, "with_fake": data.n_fake > 0,
                    "epochs": cfg.epochs, **cfg.distill_cfg}
+    if not data.task.is_regression:
+        distill_cfg["train_labels"] = data.train.labels     # CRD's exact mode: negatives from other classes
     distiller = build_distiller(cfg.distill, student, teacher, data.task, distill_cfg)
     distiller.to(device=device, memory_format=memory_format(device))
     return data, distiller, student
