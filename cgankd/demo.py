@@ -1,96 +1,262 @@
-"""`cgankd demo`: the pipeline on the embedded datasets, end to end on a CPU.
+"""`cgankd demo`: the whole cGAN-KD pipeline on the embedded datasets, on a CPU.
 
-Stages (each a run folder under --out, reused when the demo runs again):
-  1. data     - Fashion-MNIST and Rotated Fashion-MNIST as h5 files
-  2. teacher  - a NOKD teacher per task
-  3. students - NOKD students per task and seed
-A results table (markdown + CSV) is written to --out and printed at the end.
+Per task (Fashion-MNIST classification, Rotated Fashion-MNIST angle regression):
+  data      a seeded, stratified subset of the real training split (test split kept whole)
+  teacher   NOKD resnet20 on that subset
+  gan       BigGAN (classes) or CcGAN (angles) on that subset
+  fakes     GAN samples -> cDR-RS -> teacher filter -> label adjustment (cgankd fake make)
+  students  per seed: NOKD; then, from that NOKD checkpoint, the same extra schedule on
+            real data only (the control) and on real + fake (cGAN-KD)
+Every stage writes a run folder under --out and is reused when the demo runs again.
+The table (markdown + CSV) and plots land in --out; the table is printed at the end.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any, Callable
 
-from .common.files import atomic_path
+import numpy as np
+
+from .common.devices import pick_device
+from .common.files import atomic_path, write_json
+from .data import Split, load_dataset, read_fake_h5, stratified_subset, write_dataset_h5
 from .data.prepare import prepare as prepare_dataset
+from .fake.commands import build_fake_file, preset_settings
+from .gans.commands import train_gan
+from .gans.sampling import load_gan, sample_labels
+from .report.plots import image_grid, metric_bars
+from .report.tables import ArmSummary, write_csv
 from .train.config import recipe_config
-from .train.loop import fit
+from .train.loop import MODEL_FILE, fit
 
 DATA_DIR = Path("datasets/FashionMNIST")
-DATASETS = {"fashion-mnist": "FashionMNIST_28x28.h5", "rotated-fashion-mnist": "RotatedFashionMNIST_28x28.h5"}
 
 
 @dataclass(frozen=True)
-class DemoSize:
-    """How big each stage is; --quick shrinks everything to a smoke run."""
+class TaskPlan:
+    """Sizes of every stage for one task."""
+    dataset: str                       # `cgankd data prepare` name (also the preset)
+    gan: str                           # biggan | ccgan
+    n_real: int                        # real training images the whole pipeline sees
+    teacher_epochs: int
+    student_epochs: int                # NOKD students
+    finetune_epochs: int               # cGAN-KD's extra schedule on real + fake
+    nfake: int
+    gan_overrides: dict[str, Any] = field(default_factory=dict)
+    fake_overrides: dict[str, Any] = field(default_factory=dict)
     teacher_arch: str = "resnet20"
     student_arch: str = "resnet8"
-    teacher_epochs: int = 15
-    student_epochs: int = 15
-    subset: int | None = None
     seeds: tuple[int, ...] = (0, 1, 2)
+    nfake_sweep: tuple[int, ...] = ()  # --ablation: error vs NFAKE
+
+    @property
+    def task(self) -> str:
+        return "regression" if self.gan == "ccgan" else "classification"
 
 
-QUICK = DemoSize(teacher_epochs=1, student_epochs=1, subset=2000, seeds=(0,))
+# Small cDR-RS models for 28 px on a CPU (the paper's are far larger).
+CDR_RS_SMALL = {"classification": {"dr": {"widths": [256, 128, 64], "epochs": 20, "batch_size": 256},
+                                   "rs": {"burn_in": 500, "batch_size": 400}},
+                "regression": {"dr": {"widths": [256, 128, 64], "epochs": 20, "batch_size": 256},
+                               "rs": {"burn_in": 100, "batch_size": 200},
+                               "sparse_ae": {"epochs": 5, "ch": 16}}}
+
+DEFAULT = (
+    TaskPlan("fashion-mnist", "biggan", n_real=3000, teacher_epochs=30, student_epochs=30, finetune_epochs=10,
+             nfake=6000, fake_overrides={"cdr_rs": CDR_RS_SMALL["classification"], "filter_burn_in": 300},
+             nfake_sweep=(1500, 3000, 6000)),
+    TaskPlan("rotated-fashion-mnist", "ccgan", n_real=3000, teacher_epochs=30, student_epochs=30,
+             finetune_epochs=10, nfake=6000,
+             fake_overrides={"cdr_rs": CDR_RS_SMALL["regression"], "label_values": 180, "filter_burn_in": 2000},
+             nfake_sweep=(1500, 3000, 6000)),
+)
 
 
-@dataclass
-class StageClock:
-    seconds: dict[str, float] = field(default_factory=dict)
+def quick(plan: TaskPlan) -> TaskPlan:
+    """A smoke run of every stage: far too small to show any effect."""
+    small_fake = dict(plan.fake_overrides, filter_burn_in=50, fit_size=500)
+    if plan.task == "regression":
+        small_fake["label_values"] = 20
+    return replace(plan, n_real=500, teacher_epochs=2, student_epochs=2, finetune_epochs=1, nfake=500,
+                   gan_overrides={"iters": 60, "ckpt_every": 60, "embed_epochs": 1, "y2h_epochs": 2, "ema": False},
+                   fake_overrides=small_fake, seeds=(0,), nfake_sweep=())
 
-    def run(self, name: str, fn, *args, **kw):
-        print(f"\n=== {name} ===", flush=True)
+
+class Stages:
+    """Banner + wall time per stage; a stage whose output exists is reused, not rerun."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    def run(self, name: str, done: bool, fn: Callable[[], Any]) -> Any:
+        print(f"\n=== {name}{' (reused)' if done else ''} ===", flush=True)
         start = time.perf_counter()
-        result = fn(*args, **kw)
+        result = fn()
         self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
         return result
 
 
-def _train(data: Path, arch: str, out: Path, epochs: int, seed: int, size: DemoSize, device: str) -> dict:
-    return fit(recipe_config(str(data), arch, str(out), epochs=epochs, seed=seed, subset=size.subset,
-                             device=device, resume=True))
+def subset_file(plan: TaskPlan, folder: Path) -> Path:
+    """A stratified subset of the real training split (seed 0) with the full test split."""
+    full, _ = prepare_dataset(plan.dataset, DATA_DIR)
+    stem = Path(full).stem.replace("_28x28", "")
+    path = folder / f"{stem}_subset{plan.n_real}.h5"
+    if not path.exists():
+        bundle = load_dataset(full)
+        pick = stratified_subset(bundle.train.labels, plan.n_real, 0, bundle.task)
+        write_dataset_h5(path, Split(bundle.train.images[pick], bundle.train.labels[pick]), bundle.test,
+                         {**bundle.attrs, "subset_of": str(full), "subset_seed": 0})
+    return path
 
 
-def _mean_std(values: list[float]) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.2f}"
-    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+def train_run(data: Path, arch: str, out: Path, *, device: str, recipe: str = "vanilla", **overrides) -> dict:
+    return fit(recipe_config(str(data), arch, str(out), recipe=recipe, device=device, resume=True, quiet=False,
+                             **overrides))
+
+
+def control_epochs(plan: TaskPlan, nfake: int) -> int:
+    """The control sees as many optimiser steps as cGAN-KD: its epochs are over real data only."""
+    return max(1, round(plan.finetune_epochs * (plan.n_real + nfake) / plan.n_real))
+
+
+def fake_arms(plan: TaskPlan, ablation: bool) -> dict[str, dict[str, Any]]:
+    """Fake-set variants: the full pipeline, plus the paper's ablation steps."""
+    arms = {"cGAN-KD": {}}
+    if ablation:
+        arms = {"unprocessed fakes": {"subsample": "none", "rho": 1.0, "adjust_labels": False},
+                "+ cDR-RS": {"subsample": "cdr-rs", "rho": 1.0, "adjust_labels": False},
+                "+ filtering": {"subsample": "cdr-rs", "adjust_labels": False},
+                "cGAN-KD": {}}
+    return arms
+
+
+def run_task(plan: TaskPlan, out: Path, device: str, stages: Stages, ablation: bool) -> dict[str, Any]:
+    name = plan.dataset
+    root = out / name
+    data = stages.run(f"{name}: data ({plan.n_real} real images)", False, lambda: subset_file(plan, root))
+    teacher_dir = root / "teacher"
+    teacher = stages.run(f"{name}: teacher {plan.teacher_arch}", (teacher_dir / "metrics.json").exists(),
+                         lambda: train_run(data, plan.teacher_arch, teacher_dir, device=device,
+                                           epochs=plan.teacher_epochs, seed=0))
+    gan_dir = root / "gan"
+    stages.run(f"{name}: {plan.gan}", (gan_dir / "metrics.json").exists(),
+               lambda: train_gan(str(data), plan.gan, str(gan_dir), overrides=plan.gan_overrides, device=device))
+    fakes = {}
+    for arm, values in fake_arms(plan, ablation).items():
+        path = root / f"fake_{arm.replace(' ', '').replace('+', 'plus-')}.h5"
+        settings = preset_settings(str(data), None, nfake=plan.nfake, **{**plan.fake_overrides, **values})
+        stages.run(f"{name}: fakes, {arm}", path.exists(),
+                   lambda: path.exists() or build_fake_file(str(gan_dir), str(teacher_dir / MODEL_FILE), str(data),
+                                                            path, settings, device=pick_device(device)))
+        fakes[arm] = path
+    results: dict[str, list[dict]] = {}
+    for seed in plan.seeds:
+        nokd_dir = root / f"nokd/seed{seed}"
+        results.setdefault("NOKD", []).append(stages.run(
+            f"{name}: NOKD {plan.student_arch} seed {seed}", (nokd_dir / "metrics.json").exists(),
+            lambda: train_run(data, plan.student_arch, nokd_dir, device=device, epochs=plan.student_epochs,
+                              seed=seed)))
+        init = str(nokd_dir / MODEL_FILE)
+        control_dir = root / f"control/seed{seed}"
+        results.setdefault("control (real only, same steps)", []).append(stages.run(
+            f"{name}: control seed {seed}", (control_dir / "metrics.json").exists(),
+            lambda: train_run(data, plan.student_arch, control_dir, device=device, recipe="fake", init=init,
+                              epochs=control_epochs(plan, plan.nfake), seed=seed)))
+        for arm, path in fakes.items():
+            arm_dir = root / f"students_{path.stem}/seed{seed}"
+            results.setdefault(arm, []).append(stages.run(
+                f"{name}: {arm} seed {seed}", (arm_dir / "metrics.json").exists(),
+                lambda: train_run(data, plan.student_arch, arm_dir, device=device, recipe="fake", init=init,
+                                  fake=str(path), epochs=plan.finetune_epochs, seed=seed)))
+        for n in plan.nfake_sweep if ablation else ():
+            if n == plan.nfake:
+                continue
+            sweep_dir = root / f"students_nfake{n}/seed{seed}"
+            results.setdefault(f"cGAN-KD, NFAKE {n}", []).append(stages.run(
+                f"{name}: cGAN-KD NFAKE {n} seed {seed}", (sweep_dir / "metrics.json").exists(),
+                lambda: train_run(data, plan.student_arch, sweep_dir, device=device, recipe="fake", init=init,
+                                  fake=str(fakes["cGAN-KD"]), nfake=n, epochs=plan.finetune_epochs, seed=seed)))
+    plot_fakes(plan, gan_dir, fakes["cGAN-KD"], root / "fakes_raw_vs_kept.png")
+    return {"teacher": teacher, "results": results, "fakes": {a: read_fake_h5(p)[1] for a, p in fakes.items()}}
+
+
+def plot_fakes(plan: TaskPlan, gan_dir: Path, fake_path: Path, out: Path) -> None:
+    """Rows of raw GAN samples above rows of kept (processed) fakes at the same labels."""
+    gan = load_gan(str(gan_dir))
+    fake, _ = read_fake_h5(fake_path)
+    if gan.is_regression:
+        order = np.argsort(fake.labels)
+        kept_idx = order[np.linspace(0, len(order) - 1, 20).astype(int)]
+        raw_labels = sample_labels(gan, 20, 20)
+    else:
+        kept_idx = np.concatenate([np.flatnonzero(fake.labels == c)[:2] for c in range(gan.num_classes)])
+        raw_labels = sample_labels(gan, 2 * gan.num_classes)
+    raw = gan.generate(raw_labels, seed=123)
+    names = [f"{gan.label_norm.denormalize(float(y)):.0f}°" if gan.is_regression else str(int(y)) for y in raw_labels]
+    kept_names = [f"{y:.0f}°" if gan.is_regression else str(int(y)) for y in fake.labels[kept_idx]]
+    image_grid(np.concatenate([raw, fake.images[kept_idx]]), ["raw " + n for n in names] + ["kept " + n for n in kept_names],
+               out, f"{plan.dataset}: raw GAN samples (top) vs kept, relabelled fakes (bottom)")
+
+
+def summarise(plan: TaskPlan, task_result: dict) -> list[ArmSummary]:
+    metric = "mae" if plan.task == "regression" else "acc"
+    rows = []
+    for arm, runs in task_result["results"].items():
+        rows.append(ArmSummary(plan.dataset, plan.student_arch, arm, metric, [r[f"test_{metric}"] for r in runs],
+                               sum(r.get("wall_time_s", 0.0) for r in runs)))
+    return rows
+
+
+def render(plans, rows_per_task, task_results, stages: Stages, quick_run: bool) -> str:
+    lines = ["# cGAN-KD demo results", ""]
+    if quick_run:
+        lines += ["**--quick: a smoke run of every stage, far too small to show any effect. "
+                  "Do not read the numbers below as evidence either way.**", ""]
+    for plan, rows, result in zip(plans, rows_per_task, task_results):
+        metric = rows[0].metric
+        better = (lambda a, b: a > b) if metric == "acc" else (lambda a, b: a < b)
+        by_arm = {r.arm: r for r in rows}
+        teacher = result["teacher"][f"test_{metric}"]
+        lines += [f"## {plan.dataset} ({plan.task}; {plan.n_real} real training images, NFAKE {plan.nfake}, "
+                  f"student {plan.student_arch}, teacher {plan.teacher_arch} = {teacher:.2f})", "",
+                  f"| arm | test {metric} (mean ± std over {len(plan.seeds)} seeds) | vs NOKD | vs control | seeds |",
+                  "|---|---|---|---|---|"]
+        nokd, control = by_arm["NOKD"], by_arm["control (real only, same steps)"]
+        for r in rows:
+            lines.append(f"| {r.arm} | {r.cell()} | {r.mean - nokd.mean:+.2f} | {r.mean - control.mean:+.2f} | "
+                         + " ".join(f"{v:.2f}" for v in r.values) + " |")
+        main = by_arm["cGAN-KD"]
+        spread = max(main.std, control.std, nokd.std)
+        wins = better(main.mean, nokd.mean) and better(main.mean, control.mean) and \
+            abs(main.mean - control.mean) > spread and abs(main.mean - nokd.mean) > spread
+        lines += ["", f"cGAN-KD {'beats' if wins else 'does NOT beat'} both NOKD and the control by more than "
+                      f"the seed spread ({spread:.2f}).", ""]
+        stats = result["fakes"]["cGAN-KD"]
+        keys = ("teacher_agreement_raw", "teacher_mae_raw", "cdr_rs_acceptance_rate", "filter_keep_rate",
+                "label_changed_share", "label_shift_mean_abs")
+        lines += ["Fake set: " + ", ".join(f"{k} {float(stats[k]):.3f}" for k in keys if k in stats), ""]
+    lines += ["## Wall time per stage (s)", "", "| stage | seconds |", "|---|---|"]
+    lines += [f"| {k} | {v:.0f} |" for k, v in stages.seconds.items()]
+    lines.append(f"| total | {sum(stages.seconds.values()):.0f} |")
+    return "\n".join(lines) + "\n"
 
 
 def run(args: argparse.Namespace) -> int:
-    size = QUICK if args.quick else DemoSize()
+    plans = [quick(p) for p in DEFAULT] if args.quick else list(DEFAULT)
     out = Path(args.out)
-    clock = StageClock()
-    rows = []
-    for name, file in DATASETS.items():
-        data, _ = clock.run(f"data: {name}", prepare_dataset, name, DATA_DIR)
-        teacher = clock.run(f"teacher: {name}", _train, data, size.teacher_arch, out / name / "teacher",
-                            size.teacher_epochs, 0, size, args.device)
-        students = [clock.run(f"student NOKD seed {s}: {name}", _train, data, size.student_arch,
-                              out / name / f"nokd_seed{s}", size.student_epochs, s, size, args.device)
-                    for s in size.seeds]
-        key = "test_acc" if "test_acc" in teacher else "test_mae"
-        rows.append({"dataset": name, "metric": key, "teacher": f"{teacher[key]:.2f}",
-                     "NOKD student": _mean_std([m[key] for m in students])})
-    _write_table(out, rows, clock)
-    return 0
-
-
-def _write_table(out: Path, rows: list[dict], clock: StageClock) -> None:
-    header = list(rows[0])
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(r[h]) for h in header) + " |" for r in rows]
-    lines += ["", "| stage | wall time (s) |", "|---|---|"]
-    lines += [f"| {k} | {v:.0f} |" for k, v in clock.seconds.items()]
+    stages = Stages()
+    results = [run_task(plan, out, args.device, stages, args.ablation) for plan in plans]
+    rows_per_task = [summarise(plan, r) for plan, r in zip(plans, results)]
+    for plan, rows in zip(plans, rows_per_task):
+        metric_bars(rows, out / f"{plan.dataset}_students.png", f"{plan.dataset}: {plan.student_arch} students")
+    text = render(plans, rows_per_task, results, stages, args.quick)
     with atomic_path(out / "results.md") as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
-    with atomic_path(out / "results.csv") as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=header)
-        writer.writeheader()
-        writer.writerows(rows)
-    print("\n" + "\n".join(lines))
+        tmp.write_text(text)
+    write_csv([r for rows in rows_per_task for r in rows], out / "results.csv")
+    write_json(out / "stage_times.json", stages.seconds)
+    print("\n" + text)
+    return 0

@@ -110,7 +110,8 @@ def test_regression_fakes_get_teacher_labels(tiny_regression_h5, tmp_path):
 def test_cdr_rs_path_runs_and_reports_acceptance(teacher, tiny_classification_h5):
     judge = TeacherJudge.from_checkpoint(teacher, torch.device("cpu"))
     real = load_dataset(tiny_classification_h5).train
-    small = {"dr": {"widths": [32, 16], "epochs": 3, "batch_size": 64}, "rs": {"burn_in": 64, "batch_size": 64}}
+    small = {"dr": {"widths": [64, 32], "epochs": 20, "batch_size": 64, "lr": 1e-3},
+             "rs": {"burn_in": 64, "batch_size": 64}}
     fakes = make_fake_set(ImageBankGAN(), judge, real, _settings(subsample="cdr-rs", cdr_rs=small, fit_size=256),
                           feature_net=teacher, progress=False)
     assert len(fakes.labels) == 80 and 0.0 < fakes.stats["cdr_rs_acceptance_rate"] <= 1.0

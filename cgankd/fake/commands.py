@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
+from pathlib import Path
+from typing import Any
+
+import torch
 
 from ..common.devices import pick_device
 from ..common.errors import UserError
@@ -17,41 +21,46 @@ from ..train.config import parse_settings
 from .judge import TeacherJudge
 from .make import FakeSettings, make_fake_set
 
+SHOWN_STATS = ("teacher_agreement_raw", "teacher_mae_raw", "cdr_rs_acceptance_rate", "filter_keep_rate",
+               "label_changed_share", "label_shift_mean_abs", "gan_samples")
 
-def settings_from_args(args: argparse.Namespace) -> FakeSettings:
-    """Preset "fake" section, then the flags, then --set KEY=VALUE."""
-    preset_name = args.preset or guess_preset(args.data)
-    section = get_preset(preset_name).get("fake", {}) if preset_name else {}
+
+def preset_settings(data: str, preset: str | None, **values: Any) -> FakeSettings:
+    """The preset's "fake" section with `values` (None ignored) on top."""
+    name = preset or guess_preset(data)
+    section = get_preset(name).get("fake", {}) if name else {}
     known = {f.name for f in dataclasses.fields(FakeSettings)}
-    values = {k: v for k, v in section.items() if k in known}
-    values.update({"nfake": args.nfake, "seed": args.seed})
-    for flag in ("subsample", "rho", "adjust_labels"):
-        if getattr(args, flag) is not None:
-            values[flag] = getattr(args, flag)
-    overrides = parse_settings(args.set)
-    unknown = set(overrides) - known
+    unknown = {k for k, v in values.items() if v is not None} - known
     if unknown:
         raise UserError(f"unknown fake setting(s) {sorted(unknown)}; known: {', '.join(sorted(known))}")
-    values.update(overrides)
-    return FakeSettings(**values)
+    merged = {k: v for k, v in section.items() if k in known}
+    merged.update({k: v for k, v in values.items() if v is not None})
+    return FakeSettings(**merged)
+
+
+def build_fake_file(gan_ckpt: str, teacher: str, data: str, out: str | Path, settings: FakeSettings, *,
+                    feature_net: str | None = None, device: torch.device, progress: bool = True) -> dict:
+    """Make the fake set and write it (atomically) with its provenance; returns the attrs."""
+    settings.check()
+    seed_everything(settings.seed)
+    judge = TeacherJudge.from_checkpoint(teacher, device)
+    gan = load_gan(gan_ckpt, device=device)
+    real = load_dataset(data, task=judge.task.kind).train
+    start = time.perf_counter()
+    fakes = make_fake_set(gan, judge, real, settings, feature_net=feature_net or teacher, device=device,
+                          progress=progress)
+    attrs = {**fakes.stats, "gan_checkpoint": gan.path, "gan_ema": gan.ema, "teacher": teacher,
+             "feature_net": feature_net or teacher, "data": data, "git_commit": git_commit(),
+             "wall_time_s": time.perf_counter() - start, "task": judge.task.kind}
+    write_fake_h5(out, fakes.images, fakes.labels, attrs)
+    return attrs
 
 
 def make(args: argparse.Namespace) -> int:
-    settings = settings_from_args(args)
-    settings.check()
-    device = pick_device(args.device)
-    seed_everything(settings.seed)
-    judge = TeacherJudge.from_checkpoint(args.teacher, device)
-    gan = load_gan(args.gan, device=device)
-    real = load_dataset(args.data, task=judge.task.kind).train
-    start = time.perf_counter()
-    fakes = make_fake_set(gan, judge, real, settings, feature_net=args.feature_net or args.teacher, device=device)
-    attrs = {**fakes.stats, "gan_checkpoint": gan.path, "gan_ema": gan.ema, "teacher": args.teacher,
-             "feature_net": args.feature_net or args.teacher, "data": args.data, "git_commit": git_commit(),
-             "wall_time_s": time.perf_counter() - start, "task": judge.task.kind}
-    write_fake_h5(args.out, fakes.images, fakes.labels, attrs)
-    shown = ("teacher_agreement_raw", "teacher_mae_raw", "cdr_rs_acceptance_rate", "filter_keep_rate",
-             "label_changed_share", "label_shift_mean_abs", "gan_samples")
-    print(f"wrote {len(fakes.labels)} fakes to {args.out}: " +
-          "  ".join(f"{k}={fakes.stats[k]:.4g}" for k in shown if k in fakes.stats))
+    settings = preset_settings(args.data, args.preset, nfake=args.nfake, seed=args.seed, subsample=args.subsample,
+                               rho=args.rho, adjust_labels=args.adjust_labels, **parse_settings(args.set))
+    attrs = build_fake_file(args.gan, args.teacher, args.data, args.out, settings, feature_net=args.feature_net,
+                            device=pick_device(args.device))
+    print(f"wrote {settings.nfake} fakes to {args.out}: " +
+          "  ".join(f"{k}={attrs[k]:.4g}" for k in SHOWN_STATS if k in attrs))
     return 0
