@@ -14,6 +14,7 @@ The table (markdown + CSV) and plots land in --out; the table is printed at the 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -81,22 +82,30 @@ def quick(plan: TaskPlan) -> TaskPlan:
     small_fake = dict(plan.fake_overrides, filter_burn_in=50, fit_size=500)
     if plan.task == "regression":
         small_fake["label_values"] = 20
+    gan_small = {"iters": 60, "ckpt_every": 60, "ema": False}
+    if plan.gan == "ccgan":
+        gan_small.update(embed_epochs=1, y2h_epochs=2)
     return replace(plan, n_real=500, teacher_epochs=2, student_epochs=2, finetune_epochs=1, nfake=500,
-                   gan_overrides={"iters": 60, "ckpt_every": 60, "embed_epochs": 1, "y2h_epochs": 2, "ema": False},
+                   gan_overrides=gan_small,
                    fake_overrides=small_fake, seeds=(0,), nfake_sweep=())
 
 
 class Stages:
-    """Banner + wall time per stage; a stage whose output exists is reused, not rerun."""
+    """Banner + wall time per stage. A stage whose output exists is reused, and keeps the
+    time it took when it ran (recorded in stage_times.json)."""
 
-    def __init__(self):
+    def __init__(self, record: Path):
+        self.record = record
+        self.earlier: dict[str, float] = json.loads(record.read_text()) if record.exists() else {}
         self.seconds: dict[str, float] = {}
 
     def run(self, name: str, done: bool, fn: Callable[[], Any]) -> Any:
         print(f"\n=== {name}{' (reused)' if done else ''} ===", flush=True)
         start = time.perf_counter()
         result = fn()
-        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+        took = time.perf_counter() - start
+        self.seconds[name] = self.earlier.get(name, took) if done else took
+        write_json(self.record, {**self.earlier, **self.seconds})
         return result
 
 
@@ -143,8 +152,10 @@ def run_task(plan: TaskPlan, out: Path, device: str, stages: Stages, ablation: b
                          lambda: train_run(data, plan.teacher_arch, teacher_dir, device=device,
                                            epochs=plan.teacher_epochs, seed=0))
     gan_dir = root / "gan"
-    stages.run(f"{name}: {plan.gan}", (gan_dir / "metrics.json").exists(),
-               lambda: train_gan(str(data), plan.gan, str(gan_dir), overrides=plan.gan_overrides, device=device))
+    gan_done = (gan_dir / "metrics.json").exists()
+    stages.run(f"{name}: {plan.gan}", gan_done,
+               lambda: gan_done or train_gan(str(data), plan.gan, str(gan_dir), overrides=plan.gan_overrides,
+                                             device=device, resume=True))
     fakes = {}
     for arm, values in fake_arms(plan, ablation).items():
         path = root / f"fake_{arm.replace(' ', '').replace('+', 'plus-')}.h5"
@@ -248,7 +259,7 @@ def render(plans, rows_per_task, task_results, stages: Stages, quick_run: bool) 
 def run(args: argparse.Namespace) -> int:
     plans = [quick(p) for p in DEFAULT] if args.quick else list(DEFAULT)
     out = Path(args.out)
-    stages = Stages()
+    stages = Stages(out / "stage_times.json")
     results = [run_task(plan, out, args.device, stages, args.ablation) for plan in plans]
     rows_per_task = [summarise(plan, r) for plan, r in zip(plans, results)]
     for plan, rows in zip(plans, rows_per_task):
@@ -257,6 +268,5 @@ def run(args: argparse.Namespace) -> int:
     with atomic_path(out / "results.md") as tmp:
         tmp.write_text(text)
     write_csv([r for rows in rows_per_task for r in rows], out / "results.csv")
-    write_json(out / "stage_times.json", stages.seconds)
     print("\n" + text)
     return 0

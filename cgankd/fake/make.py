@@ -158,26 +158,42 @@ def _cutoffs(draw: Draw, judge: TeacherJudge, grid: np.ndarray, settings: FakeSe
     return cut, agreement
 
 
-def _collect(draw: Draw, judge: TeacherJudge, value: float, quota: int, cutoff: float, adjust: bool,
-             regression: bool) -> tuple[torch.Tensor, torch.Tensor, int, int]:
-    """Draw at one label value until `quota` fakes pass the filter; returns the first `quota`
-    images, their final labels, and how many fakes were judged and passed."""
-    kept_images, kept_preds, judged, keep_rate = [], [], 0, 1.0
-    while sum(len(x) for x in kept_images) < quota:
-        need = quota - sum(len(x) for x in kept_images)
-        images = draw(value, min(max(8, math.ceil(1.1 * need / keep_rate)), 50 * quota))
-        scores, predictions = judge.judge(images, torch.full((len(images),), value))
+MAX_DRAWS_PER_FAKE = 200   # give up when fewer than 1 in 200 judged fakes pass the filter
+
+
+def _collect(draw: Draw, judge: TeacherJudge, values: np.ndarray, quota: int, cutoff: float
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int, int]:
+    """Draw evenly over the label `values` in rounds until `quota` fakes pass the filter.
+
+    Classification calls it per class (per-class cut-offs); regression once for the whole grid,
+    so that, as in the reference's global filter, label values the teacher finds hard end up
+    with fewer fakes. Returns (images, teacher predictions, assigned labels) of the first
+    `quota` that passed, and how many fakes were judged and passed."""
+    kept: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+    n_kept = judged = 0
+    keep_rate = 1.0
+    while n_kept < quota:
+        if judged > MAX_DRAWS_PER_FAKE * quota:
+            raise UserError(f"only {n_kept} of {judged} fakes at labels {values.min():g}..{values.max():g} passed "
+                            f"the teacher filter (needed {quota}); the GAN or the teacher is too weak here")
+        per_value = max(1, math.ceil(1.1 * (quota - n_kept) / keep_rate / len(values)))
+        assigned = torch.as_tensor(np.repeat(values, per_value))
+        images = torch.cat([draw(float(v), per_value) for v in values])
+        scores, predictions = judge.judge(images, assigned)
         keep = scores <= cutoff
         judged += len(images)
-        keep_rate = max(float(keep.float().mean()), 0.02)
-        kept_images.append(images[keep])
-        kept_preds.append(predictions[keep])
-    passed = sum(len(x) for x in kept_images)
-    images, preds = torch.cat(kept_images)[:quota], torch.cat(kept_preds)[:quota]
-    labels = preds if adjust else torch.full((quota,), value, dtype=preds.dtype)
-    if not regression:
-        labels = labels.long()
-    return images, labels, judged, passed
+        n_kept += int(keep.sum())
+        keep_rate = max(n_kept / judged, 0.01)
+        kept.append((images[keep], predictions[keep], assigned[keep]))
+    images, predictions, assigned = (torch.cat(parts) for parts in zip(*kept))
+    return images[:quota], predictions[:quota], assigned[:quota], judged, n_kept
+
+
+def _groups(grid: np.ndarray, cutoffs: np.ndarray, nfake: int, regression: bool):
+    """(label values, quota, cut-off) per collection group: one per class, or the whole grid."""
+    if regression:
+        return [(grid, nfake, float(cutoffs[0]))]
+    return [(grid[c:c + 1], int(q), float(cutoffs[c])) for c, q in enumerate(even_counts(nfake, len(grid)))]
 
 
 def make_fake_set(gan: LoadedGAN, judge: TeacherJudge, real: Split, settings: FakeSettings, *,
@@ -199,18 +215,15 @@ def make_fake_set(gan: LoadedGAN, judge: TeacherJudge, real: Split, settings: Fa
         draw = SubsampledDraw(gan, generate, cdr, settings.seed)
     grid = label_grid(gan, judge, settings)
     cutoffs, agreement = _cutoffs(draw, judge, grid, settings, regression)
-    quotas = even_counts(settings.nfake, len(grid))
-    images, labels, assigned, judged, passed = [], [], [], 0, 0
-    for value, quota, cutoff in tqdm(list(zip(grid, quotas, cutoffs)), desc="fakes", disable=not progress):
-        if quota == 0:
-            continue
-        imgs, labs, n_judged, n_passed = _collect(draw, judge, float(value), int(quota), float(cutoff),
-                                                  settings.adjust_labels, regression)
-        images.append(imgs)
-        labels.append(labs)
-        assigned.append(torch.full((len(labs),), float(value)))
-        judged, passed = judged + n_judged, passed + n_passed
-    images, labels, assigned = torch.cat(images), torch.cat(labels), torch.cat(assigned)
+    parts, judged, passed = [], 0, 0
+    for values, quota, cutoff in tqdm(_groups(grid, cutoffs, settings.nfake, regression), desc="fakes",
+                                      disable=not progress):
+        if quota:
+            images, predictions, assigned, n_judged, n_passed = _collect(draw, judge, values, quota, cutoff)
+            parts.append((images, predictions, assigned))
+            judged, passed = judged + n_judged, passed + n_passed
+    images, predictions, assigned = (torch.cat(p) for p in zip(*parts))
+    labels = predictions if settings.adjust_labels else assigned
     stats = {**asdict(settings), **agreement, "gan_samples": generate.made, "judged": judged,
              "filter_keep_rate": passed / judged,
              "cutoffs": [float(c) for c in np.unique(cutoffs)] if regression else [float(c) for c in cutoffs]}
@@ -220,6 +233,6 @@ def make_fake_set(gan: LoadedGAN, judge: TeacherJudge, real: Split, settings: Fa
         stats["label_shift_mean_abs"] = float((labels.double() - assigned.double()).abs().mean())
         out_labels = labels.numpy().astype(np.float32)
     else:
-        stats["label_changed_share"] = float((labels != assigned.long()).float().mean())
+        stats["label_changed_share"] = float((labels.long() != assigned.long()).float().mean())
         out_labels = labels.numpy().astype(np.int64)
     return FakeSet(images.numpy(), out_labels, stats)

@@ -1,0 +1,103 @@
+"""GAN throughput: G+D training iterations per second and sampling images per second, for BigGAN
+and CcGAN with a dataset preset's settings, on synthetic data (no dataset file needed).
+
+    python benchmarks/gan_throughput.py                      # the two demo presets (28 px, CPU-sized)
+    python benchmarks/gan_throughput.py --presets cifar100 steeringangle --device cuda
+    python benchmarks/gan_throughput.py --batch-size 64 --iters 5
+
+One training iteration = d_steps discriminator steps + one generator step + the EMA update.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import torch
+
+from cgankd.common.devices import pick_device
+from cgankd.common.runs import RunDir
+from cgankd.data.labels import LabelNorm
+from cgankd.gans.config import gan_config
+from cgankd.gans.trainer import GanData, GanTrainer
+from cgankd.presets import get_preset
+
+SYNTHETIC_N = 2048
+
+
+def synthetic_data(preset: dict, kind: str, device: torch.device) -> GanData:
+    d = preset["data"]
+    images = torch.randint(0, 256, (SYNTHETIC_N, d["channels"], d["img_size"], d["img_size"]), dtype=torch.uint8)
+    if kind == "biggan":
+        labels = torch.randint(d["num_classes"], (SYNTHETIC_N,))
+        return GanData(images.to(device), labels.to(device), num_classes=d["num_classes"])
+    labels = torch.rand(SYNTHETIC_N)
+    return GanData(images.to(device), labels.to(device), label_norm=LabelNorm(0.0, 1.0))
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def bench(name: str, device: torch.device, iters: int, batch_size: int | None, sample_n: int) -> None:
+    preset = get_preset(name)
+    kind = next(iter(preset["gan"]))
+    overrides = {"standing_stats": 0, "embed_epochs": 0, "y2h_epochs": 0} if kind == "ccgan" else {"standing_stats": 0}
+    if batch_size:
+        overrides["batch_size"] = batch_size
+    cfg = gan_config(kind, preset["gan"], overrides)
+    trainer = GanTrainer(kind, cfg, synthetic_data(preset, kind, device), RunDir(tempfile.mkdtemp()),
+                         device=device, quiet=True)
+    trainer.setup()                 # CcGAN: untrained label embedding (speed does not depend on it)
+    bs = cfg["batch_size"]
+
+    def iteration() -> None:
+        for _ in range(cfg["d_steps"]):
+            trainer.d_step(bs)
+        trainer.g_step(cfg["g_batch_size"] or bs)
+        if trainer.G_ema is not None:
+            trainer.ema.update(trainer.iteration)
+    iteration()                     # warm-up
+    sync(device)
+    t0 = time.perf_counter()
+    for _ in range(iters):
+        iteration()
+    sync(device)
+    train_its = iters / (time.perf_counter() - t0)
+
+    g = trainer.sampling_generator()
+    labels = trainer.cond.random_labels(sample_n)
+    with torch.inference_mode():
+        z = torch.randn(sample_n, g.dim_z, device=device)
+        g(z[:8], trainer.cond.embed(labels[:8]))
+        sync(device)
+        t0 = time.perf_counter()
+        for i in range(0, sample_n, 500):
+            g(z[i:i + 500], trainer.cond.embed(labels[i:i + 500]))
+        sync(device)
+        sample_ips = sample_n / (time.perf_counter() - t0)
+    print(f"{name:>22} {kind:>7}  {cfg['batch_size']:>5}x{cfg['d_steps']} D  "
+          f"train {train_its:7.2f} it/s ({train_its * bs * cfg['d_steps']:8.0f} real img/s)   "
+          f"sample {sample_ips:9.0f} img/s", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", nargs="+", default=["fashion-mnist", "rotated-fashion-mnist"])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--iters", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, help="override the presets' batch size")
+    parser.add_argument("--sample-n", type=int, default=2000)
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads (torch.set_num_threads)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
+    for name in args.presets:
+        bench(name, device, args.iters, args.batch_size, args.sample_n)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Evaluation: eval-net features, FID / intra-FID, class share and label score of generators."""

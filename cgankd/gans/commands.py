@@ -1,0 +1,159 @@
+"""`cgankd gan train | sample | eval`."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..common.devices import pick_device
+from ..common.errors import UserError
+from ..common.files import write_json
+from ..common.runs import RunDir, git_commit
+from ..data import LabelNorm, load_dataset, write_fake_h5
+from ..presets import get_preset, guess_preset
+from .config import gan_config, parse_overrides
+from .grid import grid_labels, save_grid, to_uint8
+from .sampling import load_gan, raw_labels, read_checkpoint, sample_labels
+from .trainer import GanData, GanTrainer
+
+TASK_OF = {"biggan": "classification", "ccgan": "regression"}
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    out = parse_overrides(args.set)
+    if args.iters is not None:
+        out["iters"] = args.iters
+    if args.batch_size is not None:
+        out["batch_size"] = args.batch_size
+    return out
+
+
+def label_norm_for(preset: dict, train_labels: np.ndarray) -> LabelNorm:
+    spec = preset.get("data", {}).get("label_norm", "minmax")
+    return LabelNorm.from_labels(train_labels) if spec == "minmax" else LabelNorm.from_dict(spec)
+
+
+def gan_data(path: str, kind: str, preset: dict, device: torch.device) -> GanData:
+    bundle = load_dataset(path, task=preset.get("data", {}).get("task"))
+    if bundle.task != TASK_OF[kind]:
+        raise UserError(f"{path}: a {bundle.task} dataset; --gan {kind} needs a {TASK_OF[kind]} dataset")
+    images = torch.as_tensor(bundle.train.images).to(device)
+    meta = {"data": str(path), "dataset": bundle.name}
+    if bundle.attrs.get("class_names") is not None:
+        meta["class_names"] = [str(c) for c in bundle.attrs["class_names"]]
+    if kind == "biggan":
+        labels = torch.as_tensor(bundle.train.labels.astype(np.int64)).to(device)
+        return GanData(images, labels, num_classes=bundle.num_classes, meta=meta)
+    norm = label_norm_for(preset, bundle.train.labels)
+    y = norm.normalize(bundle.train.labels.astype(np.float64))
+    if y.min() < -1e-6 or y.max() > 1 + 1e-6:
+        raise UserError(f"{path}: training labels span [{bundle.train.labels.min()}, {bundle.train.labels.max()}], "
+                        f"outside the preset's label range [{norm.low}, {norm.high}]")
+    labels = torch.as_tensor(np.clip(y, 0.0, 1.0).astype(np.float32)).to(device)
+    return GanData(images, labels, label_norm=norm, meta=meta)
+
+
+def train_gan(data_path: str, kind: str, out: str, *, preset: str | None = None, overrides: dict | None = None,
+              seed: int = 0, device: str = "auto", resume: bool = False, quiet: bool = False) -> dict[str, Any]:
+    """Train (or, with resume, continue) a GAN run in `out`; returns its metrics."""
+    dev = pick_device(device)
+    preset_name = preset or guess_preset(data_path)
+    preset_dict = get_preset(preset_name) if preset_name else {}
+    overrides = dict(overrides or {})
+    run = RunDir(out, resume=resume)
+    state = None
+    if resume and run.has_checkpoint():
+        state = read_checkpoint(run.checkpoint)
+        if state["kind"] != kind:
+            raise UserError(f"{run.checkpoint}: holds a {state['kind']} run, not --gan {kind}")
+        cfg = gan_config(kind, {kind: {**state["config"], **overrides}})
+    else:
+        cfg = gan_config(kind, preset_dict.get("gan"), overrides)
+    data = gan_data(data_path, kind, preset_dict, dev)
+    data.meta["preset"] = preset_name
+    run.start({"command": "gan train", "gan": kind, "data": data_path, "preset": preset_name,
+               "seed": seed, "device": str(dev), "config": cfg})
+    if state is not None:
+        run.truncate_log(int(state["iteration"]), key="iter")
+    trainer = GanTrainer(kind, cfg, data, run, device=dev, seed=seed, quiet=quiet)
+    try:
+        trainer.setup(state)
+    except RuntimeError as err:
+        if state is not None and "state_dict" in str(err):
+            raise UserError(f"{run.checkpoint}: does not fit the settings given now ({str(err).splitlines()[0]})")
+        raise
+    result = trainer.train()
+    metrics = {"kind": kind, "iterations": result["iterations"], "seconds_this_session": result["seconds"],
+               "checkpoint": str(run.checkpoint)}
+    if trainer.embed_info:
+        metrics["label_embedding"] = trainer.embed_info
+    run.write_metrics(metrics)
+    print(f"{kind}: {result['iterations']} iterations; checkpoint {run.checkpoint}; "
+          f"sample grid {run.file(f'samples_{trainer.iteration:06d}.png')}")
+    return metrics
+
+
+def train(args: argparse.Namespace) -> int:
+    train_gan(args.data, args.gan, args.out, preset=args.preset, overrides=_overrides(args), seed=args.seed,
+              device=args.device, resume=args.resume, quiet=args.quiet)
+    return 0
+
+
+def sample(args: argparse.Namespace) -> int:
+    if args.n < 1:
+        raise UserError(f"--n {args.n}: expected at least 1 sample")
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size {args.batch_size}: expected at least 1")
+    device = pick_device(args.device)
+    t0 = time.time()
+    gan = load_gan(args.ckpt, device=device, ema=not args.no_ema, seed=args.seed)
+    labels = sample_labels(gan, args.n, gan.config.get("sample_num_labels", 2000))
+    images = gan.generate(labels, batch_size=args.batch_size, seed=args.seed)
+    attrs = {"gan_checkpoint": gan.path, "gan": gan.kind, "gan_iteration": gan.iteration, "ema": gan.ema,
+             "seed": args.seed, "n": args.n, "git_commit": git_commit(), "subsampling": "none",
+             "label_units": "raw" if gan.is_regression else "class"}
+    write_fake_h5(args.out, images, raw_labels(gan, labels), attrs)
+    if args.grid:
+        rows = gan.config.get("grid_rows", 10)
+        grid_y, names = grid_labels(rows, args.grid_cols, num_classes=gan.num_classes,
+                                    class_names=gan.meta.get("class_names"), label_norm=gan.label_norm)
+        # One noise vector per column, shared by all rows: each column is one z across labels.
+        z = torch.randn(args.grid_cols, gan.dim_z, generator=torch.Generator().manual_seed(args.seed))
+        with torch.inference_mode():
+            x = gan.generator(z.repeat(len(names), 1).to(device), gan.embed(grid_y.to(device)))
+        save_grid(to_uint8(x), len(names), args.grid, names)
+        print(f"wrote sample grid {args.grid}")
+    seconds = time.time() - t0
+    print(f"wrote {args.n} fakes ({'EMA' if gan.ema else 'raw'} G, iteration {gan.iteration}) to {args.out} "
+          f"in {seconds:.1f}s ({args.n / seconds:.0f} img/s)")
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    from ..eval.gan_metrics import EvalNet, Generator, evaluate_generator, format_report
+    device = pick_device(args.device)
+    if not args.eval_net:
+        raise UserError("gan eval needs --eval-net: a classifier (BigGAN) or regressor (CcGAN) checkpoint, "
+                        "e.g. from `cgankd train --data FILE --arch resnet20 --out DIR`")
+    if args.n < 1:
+        raise UserError(f"--n {args.n}: expected at least 1 sample")
+    gan = load_gan(args.ckpt, device=device, ema=not args.no_ema, seed=args.seed)
+    bundle = load_dataset(args.data, task=TASK_OF[gan.kind])
+    if bundle.train.images.shape[1:] != (gan.channels, gan.img_size, gan.img_size):
+        raise UserError(f"{args.data}: images {bundle.train.images.shape[1:]} differ from the GAN's "
+                        f"{(gan.channels, gan.img_size, gan.img_size)}")
+    gen = Generator(lambda labels: gan.generate(labels, seed=args.seed), num_classes=gan.num_classes,
+                    label_norm=gan.label_norm,
+                    info={"gan": gan.kind, "gan_checkpoint": gan.path, "iteration": gan.iteration, "ema": gan.ema,
+                          "data": str(args.data)})
+    results = evaluate_generator(gen, bundle, EvalNet(args.eval_net, device), n=args.n, seed=args.seed)
+    print(format_report(results))
+    out = Path(args.out) if args.out else Path(gan.path).parent / "gan_eval.json"
+    write_json(out, results)
+    print(f"wrote {out}")
+    return 0

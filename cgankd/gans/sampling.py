@@ -1,0 +1,141 @@
+"""Load a GAN checkpoint and draw labelled samples in large batches under inference mode.
+
+Classification: NFAKE split evenly over the classes. Regression: NFAKE split evenly over a grid
+of evenly spaced label values in [0, 1] (the reference's 2000 values for SteeringAngle), written
+back in raw units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ..common.errors import UserError
+from ..common.runs import CHECKPOINT
+from ..data.labels import LabelNorm
+from .ema import standing_stats
+from .grid import to_uint8
+from .label_embed import LabelToEmbedding
+from .trainer import CKPT_FORMAT, build_networks
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A run folder (its last.pt) or a checkpoint / snapshot file."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT
+    if not path.is_file():
+        raise UserError(f"{path}: no GAN checkpoint there (expected a `cgankd gan train` run folder or .pt file)")
+    return path
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    path = resolve_checkpoint(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # noqa: BLE001 - any unreadable file is the user's to fix
+        raise UserError(f"{path}: cannot read it as a torch checkpoint ({type(err).__name__})") from None
+    if not isinstance(state, dict) or state.get("format") != CKPT_FORMAT:
+        raise UserError(f"{path}: not a GAN checkpoint (expected one written by `cgankd gan train`)")
+    return state
+
+
+@dataclass
+class LoadedGAN:
+    kind: str
+    generator: nn.Module
+    y2h: nn.Module | None
+    num_classes: int | None
+    label_norm: LabelNorm | None
+    dim_z: int
+    img_size: int
+    channels: int
+    iteration: int
+    ema: bool
+    path: str
+    device: torch.device
+    config: dict
+    meta: dict
+
+    @property
+    def is_regression(self) -> bool:
+        return self.kind == "ccgan"
+
+    @torch.no_grad()
+    def embed(self, labels: torch.Tensor) -> torch.Tensor:
+        return self.y2h(labels.float()) if self.y2h is not None else labels.long()
+
+    @torch.inference_mode()
+    def generate(self, labels: torch.Tensor, *, batch_size: int = 500, seed: int = 0) -> np.ndarray:
+        """uint8 images (N, C, H, W) for the given labels (class ids or normalised labels)."""
+        rng = torch.Generator(device=self.device).manual_seed(seed)
+        out = np.empty((len(labels), self.channels, self.img_size, self.img_size), np.uint8)
+        for i in range(0, len(labels), batch_size):
+            y = labels[i:i + batch_size].to(self.device)
+            z = torch.randn(len(y), self.dim_z, device=self.device, generator=rng)
+            out[i:i + len(y)] = to_uint8(self.generator(z, self.embed(y)))
+        return out
+
+
+def load_gan(path: str | Path, *, device: torch.device | str = "cpu", ema: bool = True,
+             stats_batches: int | None = None, seed: int = 0) -> LoadedGAN:
+    """The generator of a checkpoint (EMA weights by default) ready for sampling: batch-norm stats
+    re-estimated on its own samples (`standing_stats` batches, the config's by default)."""
+    device = torch.device(device)
+    state = read_checkpoint(path)
+    cfg, kind = state["config"], state["kind"]
+    g, _ = build_networks(kind, cfg, img_size=state["img_size"], channels=state["channels"],
+                          num_classes=state["num_classes"])
+    weights = state["G_ema"] if ema and state.get("G_ema") is not None else state["G"]
+    used_ema = ema and state.get("G_ema") is not None
+    g.load_state_dict(weights)
+    g.to(device).eval().requires_grad_(False)
+    y2h = None
+    if state.get("embed"):
+        y2h = LabelToEmbedding(cfg["dim_embed"])
+        y2h.load_state_dict(state["embed"]["y2h"])
+        y2h.to(device).eval().requires_grad_(False)
+    norm = LabelNorm.from_dict(state["label_norm"]) if state.get("label_norm") else None
+    gan = LoadedGAN(kind, g, y2h, state["num_classes"], norm, g.dim_z, state["img_size"], state["channels"],
+                    int(state["iteration"]), used_ema, str(resolve_checkpoint(path)), device, cfg,
+                    dict(state.get("meta") or {}))
+
+    def draw(n: int, rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        z = torch.randn(n, gan.dim_z, device=device, generator=rng)
+        if gan.is_regression:
+            y = torch.rand(n, device=device, generator=rng)
+        else:
+            y = torch.randint(gan.num_classes, (n,), device=device, generator=rng)
+        return z, gan.embed(y)
+
+    n_stats = cfg.get("standing_stats", 0) if stats_batches is None else stats_batches
+    gan.generator = standing_stats(g, draw, n_batches=n_stats, batch_size=256, seed=seed).requires_grad_(False)
+    return gan
+
+
+def even_counts(n: int, groups: int) -> np.ndarray:
+    """n split over `groups` as evenly as possible (the first n % groups get one more)."""
+    return np.full(groups, n // groups) + (np.arange(groups) < n % groups)
+
+
+def sample_labels(gan: LoadedGAN, n: int, num_label_values: int = 2000) -> torch.Tensor:
+    """Class ids with n split evenly over classes, or normalised labels on an even grid."""
+    if gan.is_regression:
+        values = torch.linspace(0, 1, max(1, min(num_label_values, n)))
+        return values.repeat_interleave(torch.as_tensor(even_counts(n, len(values))))
+    counts = torch.as_tensor(even_counts(n, gan.num_classes))
+    return torch.arange(gan.num_classes).repeat_interleave(counts)
+
+
+def raw_labels(gan: LoadedGAN, labels: torch.Tensor) -> np.ndarray:
+    """Labels as stored in fake h5 files: int64 class ids, or float32 raw units (clipped to range)."""
+    if gan.is_regression:
+        y = labels.float().clamp(0, 1)
+        y = gan.label_norm.denormalize(y) if gan.label_norm else y
+        return y.numpy().astype(np.float32)
+    return labels.numpy().astype(np.int64)

@@ -1,0 +1,267 @@
+"""The GAN training loop, shared by BigGAN and CcGAN.
+
+One iteration = `d_steps` discriminator steps (fresh real and fake batches each, hinge loss,
+vicinal weights for CcGAN, DiffAugment on every D input) and one generator step, then the EMA
+update. Checkpoints (G, D, EMA, optimisers, RNG, iteration) go to the run folder's last.pt every
+`ckpt_every` iterations together with a sample grid of fixed noise; `resume` continues exactly.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn as nn
+from tqdm import tqdm
+
+from ..common.runs import RunDir
+from ..common.seeding import rng_state, seed_everything, set_rng_state
+from ..data.labels import LabelNorm
+from .biggan import build_biggan
+from .ccgan import build_ccgan
+from .conditioning import ClassConditioner, LabelConditioner
+from .diffaug import diff_augment
+from .ema import EMA, standing_stats
+from .grid import grid_labels, save_grid, to_uint8
+from .label_embed import LabelToEmbedding, to_minus_one_one, train_x2y, train_y2h, x2y_mae, \
+    y2h_roundtrip_error
+from .losses import hinge_d_loss, hinge_g_loss
+from .vicinal import VicinalSampler, kappa_rule, kernel_sigma
+
+CKPT_FORMAT = "cgankd-gan-v1"
+
+
+@dataclass
+class GanData:
+    """Training images (uint8 NCHW, on the training device) and labels: class ids (long) or
+    labels normalised to [0, 1] (float)."""
+    images: torch.Tensor
+    labels: torch.Tensor
+    num_classes: int | None = None
+    label_norm: LabelNorm | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def img_size(self) -> int:
+        return int(self.images.shape[-1])
+
+    @property
+    def channels(self) -> int:
+        return int(self.images.shape[1])
+
+
+def build_networks(kind: str, cfg: dict, *, img_size: int, channels: int, num_classes: int | None
+                   ) -> tuple[nn.Module, nn.Module]:
+    if kind == "biggan":
+        return build_biggan(cfg, img_size=img_size, channels=channels, num_classes=num_classes)
+    return build_ccgan(cfg, img_size=img_size, channels=channels)
+
+
+def vicinity_params(cfg: dict, labels: torch.Tensor) -> tuple[float, float]:
+    """(sigma, kappa-or-nu) from the config, applying the rules of thumb for negative values."""
+    y = labels.detach().cpu().numpy()
+    sigma = kernel_sigma(y) if cfg["sigma"] < 0 else cfg["sigma"]
+    kappa = kappa_rule(y, cfg["kappa"], cfg["vicinity"]) if cfg["kappa"] < 0 else cfg["kappa"]
+    return float(sigma), float(kappa)
+
+
+class GanTrainer:
+    def __init__(self, kind: str, cfg: dict, data: GanData, run: RunDir, *, device: torch.device, seed: int = 0,
+                 quiet: bool = False):
+        self.kind, self.cfg, self.data, self.run = kind, cfg, data, run
+        self.device, self.seed, self.quiet = device, seed, quiet
+        self.iteration = 0
+        self.embed_info: dict[str, Any] | None = None
+        self.y2h: LabelToEmbedding | None = None
+        self.h2y: nn.Module | None = None
+
+    # ----------------------------------------------------------------- setup
+    def setup(self, state: dict | None = None) -> None:
+        """Build everything; from `state` (a checkpoint) when resuming, else from the seed."""
+        cfg, data = self.cfg, self.data
+        if state is None:
+            seed_everything(self.seed)
+        self.G, self.D = build_networks(self.kind, cfg, img_size=data.img_size, channels=data.channels,
+                                        num_classes=data.num_classes)
+        self.G.to(self.device)
+        self.D.to(self.device)
+        self.G_ema = None
+        if cfg["ema"]:
+            self.G_ema, _ = build_networks(self.kind, cfg, img_size=data.img_size, channels=data.channels,
+                                           num_classes=data.num_classes)
+            self.G_ema.to(self.device)
+            self.ema = EMA(self.G, self.G_ema, decay=cfg["ema_decay"], start=cfg["ema_start"])
+        betas = tuple(cfg["betas"])
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg["g_lr"], betas=betas, eps=cfg["adam_eps"])
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg["d_lr"], betas=betas, eps=cfg["adam_eps"])
+        if self.kind == "biggan":
+            self.cond = ClassConditioner(data.labels, data.num_classes)
+        else:
+            self._setup_label_embedding(state)
+            sigma, kappa = self.embed_info["sigma"], self.embed_info["kappa"]
+            sampler = VicinalSampler(data.labels, sigma=sigma, kappa=kappa, vicinity=cfg["vicinity"],
+                                     weight_threshold=cfg["weight_threshold"])
+            self.cond = LabelConditioner(data.labels, sampler, self.y2h)
+        if state is not None:
+            self._load_state(state)
+
+    def _setup_label_embedding(self, state: dict | None) -> None:
+        cfg, data = self.cfg, self.data
+        self.y2h = LabelToEmbedding(cfg["dim_embed"]).to(self.device)
+        self.h2y = nn.Sequential(nn.Linear(cfg["dim_embed"], 1), nn.ReLU()).to(self.device)
+        if state is not None:
+            self.y2h.load_state_dict(state["embed"]["y2h"])
+            self.h2y.load_state_dict(state["embed"]["h2y"])
+            self.embed_info = dict(state["embed"]["info"])
+            self.y2h.eval().requires_grad_(False)
+            return
+        sigma, kappa = vicinity_params(cfg, data.labels)
+        t0 = time.time()
+        x2y = train_x2y(data.images, data.labels, cfg, device=self.device, progress=self._embed_progress)
+        self.h2y = x2y.h2y
+        self.y2h = train_y2h(x2y.h2y, torch.unique(data.labels), cfg, device=self.device,
+                             progress=self._embed_progress)
+        self.embed_info = {"sigma": sigma, "kappa": kappa, "vicinity": cfg["vicinity"],
+                           "x2y_train_mae": x2y_mae(x2y, data.images[:5000], data.labels[:5000]),
+                           "y2h_roundtrip_mae": y2h_roundtrip_error(self.y2h, self.h2y),
+                           "seconds": time.time() - t0}
+        self._say(f"label embedding: x2y train MAE {self.embed_info['x2y_train_mae']:.4f}, "
+                  f"y2h round trip {self.embed_info['y2h_roundtrip_mae']:.4f} (normalised units); "
+                  f"sigma {sigma:.4f}, {'kappa' if cfg['vicinity'] == 'hard' else 'nu'} {kappa:.4g}")
+
+    def _embed_progress(self, stage: str, epoch: int, epochs: int, loss: float) -> None:
+        if epoch == epochs or epoch % max(1, epochs // 5) == 0:
+            self._say(f"{stage} epoch {epoch}/{epochs} mse {loss:.5f}")
+
+    def _say(self, text: str) -> None:
+        if not self.quiet:
+            tqdm.write(text)
+
+    # ------------------------------------------------------------ checkpoints
+    def generator_state(self) -> dict[str, Any]:
+        """What sampling needs: architecture, labels, weights (raw and EMA), label embedding."""
+        data = self.data
+        return {
+            "format": CKPT_FORMAT, "kind": self.kind, "config": self.cfg, "iteration": self.iteration,
+            "img_size": data.img_size, "channels": data.channels, "num_classes": data.num_classes,
+            "label_norm": data.label_norm.to_dict() if data.label_norm else None, "meta": data.meta,
+            "seed": self.seed, "G": self.G.state_dict(),
+            "G_ema": self.G_ema.state_dict() if self.G_ema is not None else None,
+            "embed": ({"y2h": self.y2h.state_dict(), "h2y": self.h2y.state_dict(), "info": self.embed_info}
+                      if self.y2h is not None else None),
+        }
+
+    def state(self) -> dict[str, Any]:
+        return {**self.generator_state(), "D": self.D.state_dict(), "opt_G": self.opt_G.state_dict(),
+                "opt_D": self.opt_D.state_dict(), "rng": rng_state()}
+
+    def _load_state(self, state: dict) -> None:
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        if self.G_ema is not None:
+            self.G_ema.load_state_dict(state["G_ema"] if state.get("G_ema") is not None else state["G"])
+        self.opt_G.load_state_dict(state["opt_G"])
+        self.opt_D.load_state_dict(state["opt_D"])
+        self.iteration = int(state["iteration"])
+        set_rng_state(state["rng"])
+
+    def save(self) -> None:
+        self.run.save_checkpoint(self.state())
+        if self.cfg["keep_snapshots"]:
+            from ..common.files import save_torch
+            save_torch(self.run.file(f"snapshots/iter_{self.iteration:06d}.pt"), self.generator_state())
+        self.write_grid()
+
+    def sampling_generator(self) -> nn.Module:
+        """EMA weights (or G) with batch-norm stats re-estimated on their own samples."""
+        g = self.G_ema if self.G_ema is not None else self.G
+        return standing_stats(g, self._draw, n_batches=self.cfg["standing_stats"],
+                              batch_size=min(256, self.cfg["batch_size"]), seed=self.seed)
+
+    def _draw(self, n: int, rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        z = torch.randn(n, self.G.dim_z, device=self.device, generator=rng)
+        return z, self.cond.embed(self.cond.random_labels(n, rng))
+
+    @torch.no_grad()
+    def write_grid(self) -> None:
+        rows, cols = self.cfg["grid_rows"], self.cfg["grid_cols"]
+        labels, names = grid_labels(rows, cols, num_classes=self.data.num_classes,
+                                    class_names=self.data.meta.get("class_names"), label_norm=self.data.label_norm)
+        labels = labels.to(self.device)
+        rng = torch.Generator(device=self.device).manual_seed(self.seed + 1)
+        z = torch.randn(cols, self.G.dim_z, device=self.device, generator=rng).repeat(len(names), 1)
+        images = self.sampling_generator()(z, self.cond.embed(labels))
+        save_grid(to_uint8(images), len(names), self.run.file(f"samples_{self.iteration:06d}.png"), names)
+
+    # ------------------------------------------------------------------ train
+    def _real(self, index: torch.Tensor) -> torch.Tensor:
+        x = to_minus_one_one(self.data.images[index])
+        if self.cfg.get("real_hflip"):
+            flip = torch.rand(x.shape[0], device=x.device) < 0.5
+            x = torch.where(flip[:, None, None, None], x.flip(3), x)
+        return x
+
+    def _aug(self, x: torch.Tensor) -> torch.Tensor:
+        return diff_augment(x, self.cfg["diffaug"]) if self.cfg["diffaug"] else x
+
+    def d_step(self, n: int) -> dict[str, float]:
+        b = self.cond.d_batch(n)
+        with torch.no_grad():
+            fake = self.G(torch.randn(n, self.G.dim_z, device=self.device), self.cond.embed(b.g_label))
+        out_real = self.D(self._aug(self._real(b.real_index)), self.cond.embed(b.d_label_real))
+        out_fake = self.D(self._aug(fake), self.cond.embed(b.d_label_fake))
+        loss_real, loss_fake = hinge_d_loss(out_real, out_fake, b.w_real, b.w_fake)
+        self.opt_D.zero_grad(set_to_none=True)
+        (loss_real + loss_fake).backward()
+        self.opt_D.step()
+        return {"d_real": loss_real.item(), "d_fake": loss_fake.item()}
+
+    def g_step(self, n: int) -> dict[str, float]:
+        y = self.cond.g_labels(n)
+        h = self.cond.embed(y)
+        self.D.requires_grad_(False)
+        loss = hinge_g_loss(self.D(self._aug(self.G(torch.randn(n, self.G.dim_z, device=self.device), h)), h))
+        self.opt_G.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_G.step()
+        self.D.requires_grad_(True)
+        return {"g_loss": loss.item()}
+
+    def train(self) -> dict[str, Any]:
+        cfg = self.cfg
+        bs, gbs = cfg["batch_size"], cfg["g_batch_size"] or cfg["batch_size"]
+        if self.iteration == 0 and not self.run.has_checkpoint():
+            self.save()                         # iteration 0: the untrained generator, and the embedding
+        bar = tqdm(total=cfg["iters"], initial=self.iteration, disable=self.quiet, desc=f"{self.kind}",
+                   unit="it", dynamic_ncols=True)
+        window: dict[str, float] = {}
+        t_start, t_window, n_window = time.time(), time.time(), 0
+        while self.iteration < cfg["iters"]:
+            self.G.train()
+            self.D.train()
+            stats: dict[str, float] = {}
+            for _ in range(cfg["d_steps"]):
+                for k, v in self.d_step(bs).items():
+                    stats[k] = stats.get(k, 0.0) + v / cfg["d_steps"]
+            stats.update(self.g_step(gbs))
+            if self.G_ema is not None:
+                self.ema.update(self.iteration)
+            self.iteration += 1
+            n_window += 1
+            for k, v in stats.items():
+                window[k] = window.get(k, 0.0) + v
+            bar.update(1)
+            if self.iteration % cfg["log_every"] == 0 or self.iteration == cfg["iters"]:
+                now = time.time()
+                record = {k: v / n_window for k, v in window.items()}
+                record.update(iter=self.iteration, it_s=n_window / max(now - t_window, 1e-9),
+                              seconds=now - t_start)
+                self.run.log(record)
+                bar.set_postfix(d=f"{record['d_real'] + record['d_fake']:.3f}", g=f"{record['g_loss']:.3f}")
+                window, t_window, n_window = {}, now, 0
+            if self.iteration % cfg["ckpt_every"] == 0 or self.iteration == cfg["iters"]:
+                self.save()
+        bar.close()
+        return {"iterations": self.iteration, "seconds": time.time() - t_start}
