@@ -92,6 +92,15 @@ def run_stage(blocks: nn.Sequential, x: torch.Tensor) -> Stage:
     return blocks[-1].forward_with_preact(x)
 
 
+def run_stages(stages, x: torch.Tensor) -> list[Stage]:
+    """Each stage in turn (see `run_stage`), feeding each one's output to the next."""
+    out = []
+    for blocks in stages:
+        out.append(run_stage(blocks, x))
+        x = out[-1][0]
+    return out
+
+
 def bn_feature(bn: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
     """`bn(x)` in the layer's current mode, but without touching its running statistics:
     reading a pre-activation feature must not count as a second batch."""

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import KDNet, PreactBlock, Stage, check_img_size, run_stage, stem_conv, stem_pool
+from .base import KDNet, PreactBlock, Stage, check_img_size, run_stages, stem_conv, stem_pool
 from .registry import register
 
 
@@ -81,11 +81,7 @@ class CifarResNet(KDNet):
         return self.stem_pool(self.relu(self.bn1(self.conv1(x))))
 
     def forward_stages(self, x: torch.Tensor, preact: bool) -> list[Stage]:
-        stages = []
-        for layer in (self.layer1, self.layer2, self.layer3):
-            stages.append(run_stage(layer, x))
-            x = stages[-1][0]
-        return stages
+        return run_stages((self.layer1, self.layer2, self.layer3), x)
 
     def forward_pool(self, x: torch.Tensor) -> torch.Tensor:
         return torch.flatten(self.avgpool(x), 1)

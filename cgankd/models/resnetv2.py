@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import KDNet, PreactBlock, Stage, check_img_size, run_stage, stem_conv, stem_pool
+from .base import KDNet, PreactBlock, Stage, check_img_size, run_stages, stem_conv, stem_pool
 from .registry import register
 
 
@@ -113,11 +113,7 @@ class ResNet(KDNet):
         return self.stem_pool(F.relu(self.bn1(self.conv1(x))))
 
     def forward_stages(self, x: torch.Tensor, preact: bool) -> list[Stage]:
-        stages = []
-        for layer in self.stages:
-            stages.append(run_stage(layer, x))
-            x = stages[-1][0]
-        return stages
+        return run_stages(self.stages, x)
 
     def forward_pool(self, x: torch.Tensor) -> torch.Tensor:
         return torch.flatten(self.avgpool(x), 1)

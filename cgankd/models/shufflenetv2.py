@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import KDNet, PreactBlock, Stage, check_img_size, run_stage, stem_conv, stem_pool
+from .base import KDNet, PreactBlock, Stage, check_img_size, run_stages, stem_conv, stem_pool
 from .registry import register
 from .shufflenetv1 import STEM_CHANNELS, channel_shuffle
 
@@ -95,11 +95,7 @@ class ShuffleNetV2(KDNet):
         return self.stem_pool(F.relu(self.bn1(self.conv1(x))))
 
     def forward_stages(self, x: torch.Tensor, preact: bool) -> list[Stage]:
-        stages = []
-        for layer in (self.layer1, self.layer2, self.layer3):
-            stages.append(run_stage(layer, x))
-            x = stages[-1][0]
-        return stages
+        return run_stages((self.layer1, self.layer2, self.layer3), x)
 
     def forward_pool(self, x: torch.Tensor) -> torch.Tensor:
         return torch.flatten(F.adaptive_avg_pool2d(F.relu(self.bn2(self.conv2(x))), 1), 1)
