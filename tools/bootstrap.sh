@@ -15,8 +15,12 @@ stamp="$VENV/.requirements.sha"
 want="$(sha256sum "$ROOT/requirements.txt" "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "[bootstrap] installing requirements (about 2 minutes the first time)"
-    "$VENV/bin/pip" install -q -r "$ROOT/requirements.txt"
-    "$VENV/bin/pip" install -q --no-deps --no-build-isolation -e "$ROOT"
+    log="$(mktemp)"
+    # pip's output is shown only when it fails (it warns about every local index it skips).
+    { "$VENV/bin/pip" install -q -r "$ROOT/requirements.txt" &&
+      "$VENV/bin/pip" install -q --no-deps --no-build-isolation -e "$ROOT"; } > "$log" 2>&1 ||
+        { cat "$log" >&2; rm -f "$log"; exit 1; }
+    rm -f "$log"
     echo "$want" > "$stamp"
 fi
 
