@@ -205,9 +205,13 @@ def test_rejection_sampling_reports_bad_proposals_and_ratios():
     with pytest.raises(UserError, match="non-negative"):
         rejection_sample(lambda n: (torch.randn(n, generator=gen),), lambda b: -torch.ones(len(b[0])), 10,
                          burn_in=8, batch_size=8)
-    with pytest.raises(UserError, match="almost all zero"):
+    # All-zero ratios: caught at the burn-in, or (without one) once max_proposed is reached.
+    with pytest.raises(UserError, match="burn-in density ratios are 0"):
         rejection_sample(lambda n: (torch.randn(n, generator=gen),), lambda b: torch.zeros(len(b[0])), 2,
                          burn_in=8, batch_size=8, max_proposed=64)
+    with pytest.raises(UserError, match="almost all zero"):
+        rejection_sample(lambda n: (torch.randn(n, generator=gen),), lambda b: torch.zeros(len(b[0])), 2,
+                         burn_in=0, batch_size=8, max_proposed=64)
     with pytest.raises(UserError, match="differ in length"):
         rejection_sample(lambda n: (torch.zeros(n), torch.zeros(n + 1)), lambda b: torch.ones(len(b[0])), 2,
                          burn_in=0, batch_size=4)
