@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .layers import ConditionalBatchNorm2d, SelfAttention, init_weights, sn_conv, sn_embedding, sn_linear
+from .layers import ConditionalBatchNorm2d, SelfAttention, UpBlock, init_weights, sn_conv, sn_embedding, sn_linear
 
 # Generator: start resolution and width multipliers (block i maps widths[i] -> widths[i+1], x2 up).
 G_ARCH = {
@@ -35,21 +35,6 @@ D_ARCH = {
 
 def supported_sizes() -> list[int]:
     return sorted(G_ARCH)
-
-
-class GBlock(nn.Module):
-    def __init__(self, cin: int, cout: int, cond_dim: int, *, cbn_sn: bool, bn_eps: float):
-        super().__init__()
-        self.bn1 = ConditionalBatchNorm2d(cin, cond_dim, sn=cbn_sn, eps=bn_eps)
-        self.conv1 = sn_conv(cin, cout)
-        self.bn2 = ConditionalBatchNorm2d(cout, cond_dim, sn=cbn_sn, eps=bn_eps)
-        self.conv2 = sn_conv(cout, cout)
-        self.shortcut = sn_conv(cin, cout, 1)
-
-    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        h = F.interpolate(F.relu(self.bn1(x, cond)), scale_factor=2, mode="nearest")
-        h = self.conv2(F.relu(self.bn2(self.conv1(h), cond)))
-        return h + self.shortcut(F.interpolate(x, scale_factor=2, mode="nearest"))
 
 
 class DBlock(nn.Module):
@@ -102,8 +87,8 @@ class BigGANGenerator(nn.Module):
         for i in range(n_blocks):
             # Per-layer gain/bias: spectral-normed linears of the shared vector, plain linears of a
             # one-hot (an embedding lookup) when there is no shared embedding.
-            self.blocks.append(GBlock(widths[i] * ch, widths[i + 1] * ch, cond_dim,
-                                      cbn_sn=bool(shared_dim), bn_eps=bn_eps))
+            self.blocks.append(UpBlock(widths[i] * ch, widths[i + 1] * ch, cond_dim,
+                                       sn=bool(shared_dim), eps=bn_eps))
             res *= 2
             if res == attn_res:
                 self.attn[str(i)] = SelfAttention(widths[i + 1] * ch)

@@ -17,7 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .biggan import DBlock
-from .layers import ConditionalBatchNorm2d, SelfAttention, init_weights, sn_conv, sn_linear
+from .layers import ConditionalBatchNorm2d, SelfAttention, UpBlock, init_weights, sn_conv, sn_linear
 
 CC_G_ARCH = {
     28: {"bottom": 7, "widths": [4, 2, 1]},
@@ -35,21 +35,6 @@ def supported_sizes() -> list[int]:
     return sorted(CC_G_ARCH)
 
 
-class CcGBlock(nn.Module):
-    def __init__(self, cin: int, cout: int, dim_embed: int, bn_momentum: float):
-        super().__init__()
-        self.bn1 = ConditionalBatchNorm2d(cin, dim_embed, momentum=bn_momentum)
-        self.conv1 = sn_conv(cin, cout)
-        self.bn2 = ConditionalBatchNorm2d(cout, dim_embed, momentum=bn_momentum)
-        self.conv2 = sn_conv(cout, cout)
-        self.shortcut = sn_conv(cin, cout, 1)
-
-    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        out = F.interpolate(F.relu(self.bn1(x, h)), scale_factor=2, mode="nearest")
-        out = self.conv2(F.relu(self.bn2(self.conv1(out), h)))
-        return out + self.shortcut(F.interpolate(x, scale_factor=2, mode="nearest"))
-
-
 class CcGANGenerator(nn.Module):
     def __init__(self, *, img_size: int, channels: int, ch: int = 64, dim_z: int = 256, dim_embed: int = 128,
                  attn_res: int = 0, init: str = "xavier", widths: Sequence[int] | None = None,
@@ -65,7 +50,7 @@ class CcGANGenerator(nn.Module):
         self.attn = nn.ModuleDict()
         res = self.bottom
         for i in range(len(widths) - 1):
-            self.blocks.append(CcGBlock(widths[i] * ch, widths[i + 1] * ch, dim_embed, bn_momentum))
+            self.blocks.append(UpBlock(widths[i] * ch, widths[i + 1] * ch, dim_embed, momentum=bn_momentum))
             res *= 2
             # SAGAN places attention before the last up-block: on the input of the block at attn_res.
             if res == attn_res and i + 1 < len(widths) - 1:

@@ -97,3 +97,22 @@ class SelfAttention(nn.Module):
         attn = torch.softmax(theta.transpose(1, 2) @ phi.flatten(2), dim=-1)  # B x HW x HW'
         o = (g.flatten(2) @ attn.transpose(1, 2)).view(b, self.value, h, w)
         return x + self.gamma * self.out(o)
+
+
+class UpBlock(nn.Module):
+    """Generator residual block: conditional BN, ReLU, 2x nearest upsampling, two SN convs, and
+    a 1x1 SN shortcut. `cbn` goes to both ConditionalBatchNorm2d layers (BigGAN: sn, eps;
+    CcGAN: momentum)."""
+
+    def __init__(self, cin: int, cout: int, cond_dim: int, **cbn):
+        super().__init__()
+        self.bn1 = ConditionalBatchNorm2d(cin, cond_dim, **cbn)
+        self.conv1 = sn_conv(cin, cout)
+        self.bn2 = ConditionalBatchNorm2d(cout, cond_dim, **cbn)
+        self.conv2 = sn_conv(cout, cout)
+        self.shortcut = sn_conv(cin, cout, 1)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        h = F.interpolate(F.relu(self.bn1(x, cond)), scale_factor=2, mode="nearest")
+        h = self.conv2(F.relu(self.bn2(self.conv1(h), cond)))
+        return h + self.shortcut(F.interpolate(x, scale_factor=2, mode="nearest"))
