@@ -22,7 +22,8 @@ def save_grid(images: np.ndarray, rows: int, path: str | Path, row_names: list[s
     """Write uint8 images (rows*cols, C, H, W) row-major as a PNG grid (atomic)."""
     n, c, h, w = images.shape
     cols = n // rows
-    margin = 8 * max((len(s) for s in row_names), default=0) + 6 if row_names else 0
+    # Room for the row names, drawn after upscaling with PIL's default font (about 6 px a character).
+    margin = -(-(6 * max((len(s) for s in row_names), default=0) + 8) // scale) if row_names else 0
     canvas = np.full((rows * (h + pad) + pad, margin + cols * (w + pad) + pad, 3), 128, np.uint8)
     canvas[:, :margin] = 255
     for i in range(rows * cols):
