@@ -15,6 +15,7 @@ follows. Global pooling is adaptive everywhere, so any of these sizes works.
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 import torch
@@ -119,6 +120,24 @@ def stem_conv(in_channels: int, out_channels: int, downsample: bool, kernel_size
 def stem_pool(img_size: int) -> nn.Module:
     """The extra 3x3 stride-2 max-pool after the stem of the reference's 128 px nets."""
     return nn.MaxPool2d(kernel_size=3, stride=2, padding=1) if img_size == 128 else nn.Identity()
+
+
+def init_fan_out(model: nn.Module, linear_std: float | None) -> None:
+    """RepDistiller's init for WRN, VGG and MobileNetV2: convs N(0, sqrt(2 / fan_out)), BN 1/0,
+    zero biases; linear weights N(0, linear_std) when given, else PyTorch's default."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
+            nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            if linear_std is not None:
+                nn.init.normal_(m.weight, 0.0, linear_std)
+            nn.init.zeros_(m.bias)
 
 
 def check_img_size(img_size: int) -> int:

@@ -12,13 +12,12 @@ pre-activation features are the outputs themselves.
 
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import KDNet, Stage, check_img_size
+from .base import KDNet, Stage, check_img_size, init_fan_out
 from .registry import register
 
 # (expansion, channels, blocks, stride); the expansion of groups 2-7 is the net's T.
@@ -71,16 +70,7 @@ class MobileNetV2(KDNet):
         self.conv2 = conv_bn_relu(channels, self.last_channel, 1, 1)
         self.build_head(self.last_channel, num_classes, task)
 
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
-                nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0.0, 0.01)
-                nn.init.zeros_(m.bias)
+        init_fan_out(self, linear_std=0.01)
 
     def build_head(self, feat_dim: int, num_classes: int | None, task: str) -> None:
         # RepDistiller wraps its linear layer in a Sequential: keys `classifier.0.*`.

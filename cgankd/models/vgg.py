@@ -11,13 +11,12 @@ VGG also swaps the head for a 3-layer MLP on a 4x4 max-pool; here the head stays
 from __future__ import annotations
 
 import functools
-import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import KDNet, Stage, check_img_size
+from .base import KDNet, Stage, check_img_size, init_fan_out
 from .registry import register
 
 _CFGS = {
@@ -57,17 +56,7 @@ class VGG(KDNet):
         self.use_pool3 = img_size == 64
         self.build_head(cfg[-1][-1], num_classes, task)
 
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
-                nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0.0, 0.01)
-                nn.init.zeros_(m.bias)
+        init_fan_out(self, linear_std=0.01)
 
     def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.block0(x))

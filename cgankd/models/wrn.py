@@ -11,13 +11,12 @@ max-pool at 128 px (reference UTKFace/models/wrn.py and ImageNet-100/TAKD/models
 from __future__ import annotations
 
 import functools
-import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import KDNet, Stage, bn_feature, check_img_size, stem_conv, stem_pool
+from .base import KDNet, Stage, bn_feature, check_img_size, init_fan_out, stem_conv, stem_pool
 from .registry import register
 
 
@@ -78,15 +77,7 @@ class WideResNet(KDNet):
         self.relu = nn.ReLU(inplace=True)
         self.build_head(widths[3], num_classes, task)
 
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
-                nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.zeros_(m.bias)
+        init_fan_out(self, linear_std=None)
 
     def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)
