@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .layers import ConditionalBatchNorm2d, SelfAttention, UpBlock, init_weights, sn_conv, sn_embedding, sn_linear
+from .layers import SelfAttention, UpBlock, init_weights, sn_conv, sn_embedding, sn_linear
 
 # Generator: start resolution and width multipliers (block i maps widths[i] -> widths[i+1], x2 up).
 G_ARCH = {
@@ -117,11 +117,13 @@ class BigGANGenerator(nn.Module):
         return torch.tanh(self.out_conv(F.relu(self.out_bn(h))))
 
 
-class BigGANDiscriminator(nn.Module):
-    def __init__(self, *, img_size: int, channels: int, num_classes: int, ch: int = 64, attn_res: int = 0,
-                 init: str = "ortho", widths: Sequence[int] | None = None, down: Sequence[bool] | None = None):
-        super().__init__()
-        arch = D_ARCH[img_size]
+class ResidualDiscriminator(nn.Module):
+    """The trunk both GANs' projection discriminators share: DBlocks (optional self-attention
+    after the first block at `attn_res`) ending in a ReLU; each subclass adds its own head."""
+
+    def build_trunk(self, arch: dict, channels: int, img_size: int, ch: int, attn_res: int,
+                    widths: Sequence[int] | None, down: Sequence[bool] | None) -> tuple[int, int]:
+        """Create self.blocks / self.attn; returns (channels, resolution) of the trunk's output."""
         widths = list(widths or arch["widths"])
         down = list(down or arch["down"])[:len(widths)]
         if len(down) != len(widths):
@@ -134,17 +136,27 @@ class BigGANDiscriminator(nn.Module):
             cin, res = w * ch, res // 2 if d else res
             if res == attn_res and not self.attn:
                 self.attn[str(i)] = SelfAttention(cin)
+        return cin, res
+
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        for i, block in enumerate(self.blocks):
+            x = block(x)
+            if str(i) in self.attn:
+                x = self.attn[str(i)](x)
+        return F.relu(x)
+
+
+class BigGANDiscriminator(ResidualDiscriminator):
+    def __init__(self, *, img_size: int, channels: int, num_classes: int, ch: int = 64, attn_res: int = 0,
+                 init: str = "ortho", widths: Sequence[int] | None = None, down: Sequence[bool] | None = None):
+        super().__init__()
+        cin, _ = self.build_trunk(D_ARCH[img_size], channels, img_size, ch, attn_res, widths, down)
         self.linear = sn_linear(cin, 1)
         self.embed = sn_embedding(num_classes, cin)
         init_weights(self, init)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        h = x
-        for i, block in enumerate(self.blocks):
-            h = block(h)
-            if str(i) in self.attn:
-                h = self.attn[str(i)](h)
-        h = F.relu(h).sum(dim=(2, 3))
+        h = self.trunk(x).sum(dim=(2, 3))
         return self.linear(h).squeeze(1) + (self.embed(y) * h).sum(dim=1)
 
 

@@ -16,8 +16,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .biggan import DBlock
-from .layers import ConditionalBatchNorm2d, SelfAttention, UpBlock, init_weights, sn_conv, sn_linear
+from .biggan import ResidualDiscriminator
+from .layers import SelfAttention, UpBlock, init_weights, sn_conv, sn_linear
 
 CC_G_ARCH = {
     28: {"bottom": 7, "widths": [4, 2, 1]},
@@ -68,33 +68,18 @@ class CcGANGenerator(nn.Module):
         return torch.tanh(self.out_conv(F.relu(self.out_bn(out))))
 
 
-class CcGANDiscriminator(nn.Module):
+class CcGANDiscriminator(ResidualDiscriminator):
     def __init__(self, *, img_size: int, channels: int, ch: int = 64, dim_embed: int = 128, attn_res: int = 0,
                  init: str = "xavier", widths: Sequence[int] | None = None, down: Sequence[bool] | None = None):
         super().__init__()
-        arch = CC_D_ARCH[img_size]
-        widths = list(widths or arch["widths"])
-        down = list(down or arch["down"])[:len(widths)]
-        self.blocks = nn.ModuleList()
-        self.attn = nn.ModuleDict()
-        cin, res = channels, img_size
-        for i, (w, d) in enumerate(zip(widths, down)):
-            self.blocks.append(DBlock(cin, w * ch, down=d, preact=i > 0))
-            cin, res = w * ch, res // 2 if d else res
-            if res == attn_res and not self.attn:
-                self.attn[str(i)] = SelfAttention(cin)
+        cin, res = self.build_trunk(CC_D_ARCH[img_size], channels, img_size, ch, attn_res, widths, down)
         self.feat_dim = cin * res * res
         self.linear = sn_linear(self.feat_dim, 1)
         self.embed = sn_linear(dim_embed, self.feat_dim, bias=False)
         init_weights(self, init)
 
     def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        out = x
-        for i, block in enumerate(self.blocks):
-            out = block(out)
-            if str(i) in self.attn:
-                out = self.attn[str(i)](out)
-        out = F.relu(out).flatten(1)
+        out = self.trunk(x).flatten(1)
         return self.linear(out).squeeze(1) + (self.embed(h) * out).sum(dim=1)
 
 
