@@ -37,6 +37,11 @@ class LabelNorm:
     def from_labels(cls, labels: np.ndarray | torch.Tensor) -> "LabelNorm":
         return cls(float(labels.min()), float(labels.max()))
 
+    @classmethod
+    def from_spec(cls, spec: str | dict, train_labels: np.ndarray | torch.Tensor) -> "LabelNorm":
+        """A preset's "label_norm": "minmax" (over the training labels) or {"low", "high"}."""
+        return cls.from_labels(train_labels) if spec == "minmax" else cls.from_dict(spec)
+
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -34,8 +34,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def label_norm_for(preset: dict, train_labels: np.ndarray) -> LabelNorm:
-    spec = preset.get("data", {}).get("label_norm", "minmax")
-    return LabelNorm.from_labels(train_labels) if spec == "minmax" else LabelNorm.from_dict(spec)
+    return LabelNorm.from_spec(preset.get("data", {}).get("label_norm", "minmax"), train_labels)
 
 
 def gan_data(path: str, kind: str, preset: dict, device: torch.device) -> GanData:

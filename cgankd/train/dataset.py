@@ -45,8 +45,7 @@ def make_task(bundle: DataBundle, data_section: dict, reference: Task | None) ->
     if bundle.task == "classification":
         task = Task("classification", num_classes=bundle.num_classes)
     else:
-        spec = data_section.get("label_norm", "minmax")
-        norm = LabelNorm.from_labels(bundle.train.labels) if spec == "minmax" else LabelNorm(**spec)
+        norm = LabelNorm.from_spec(data_section.get("label_norm", "minmax"), bundle.train.labels)
         task = Task("regression", label_norm=norm)
     if reference is None:
         return task
