@@ -33,4 +33,7 @@ def autocast(device: torch.device, enabled: bool):
 
 
 def memory_format(device: torch.device) -> torch.memory_format:
-    return torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    """channels_last for conv nets on every device: +24 % (2 threads) to +34 % (1 thread) for a
+    resnet20 training step on the 2-core CPU (docs/benchmarks.md), and the fast path on GPUs."""
+    del device  # the same choice everywhere; kept in the signature so callers say where they run
+    return torch.channels_last

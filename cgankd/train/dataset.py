@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..common.devices import memory_format
 from ..common.errors import UserError
 from ..data import (DataBundle, DeviceLoader, LabelNorm, PixelNorm, Split, load_dataset, read_fake_h5,
                     stratified_subset, train_val_split)
@@ -37,7 +38,7 @@ class TrainingData:
                ) -> DeviceLoader:
         return DeviceLoader(split.images, split.labels, batch_size, pixel_norm=self.pixel_norm,
                             augment=self.augment if train else None, shuffle=train, drop_last=train,
-                            seed=seed, device=device)
+                            seed=seed, device=device, memory_format=memory_format(device))
 
 
 def make_task(bundle: DataBundle, data_section: dict, reference: Task | None) -> Task:
