@@ -8,7 +8,8 @@ import torch
 
 from cgankd.common.errors import UserError
 from cgankd.eval.fid import fid, frechet_distance
-from cgankd.gans.config import gan_config, parse_overrides, parse_value
+from cgankd.common.settings import parse_settings, parse_value
+from cgankd.gans.config import gan_config
 from cgankd.gans.diffaug import cutout, diff_augment, parse_policy, translation
 from cgankd.gans.ema import EMA, standing_stats
 from cgankd.gans.losses import hinge_d_loss, hinge_g_loss
@@ -155,7 +156,7 @@ def test_fid_by_hand_and_sanity():
 
 
 def test_config_overrides_and_errors():
-    cfg = gan_config("biggan", {"biggan": {"g_ch": 8}}, parse_overrides(["g_lr=1e-4", "betas=[0.5, 0.9]",
+    cfg = gan_config("biggan", {"biggan": {"g_ch": 8}}, parse_settings(["g_lr=1e-4", "betas=[0.5, 0.9]",
                                                                           "ema=false", "diffaug="]))
     assert cfg["g_ch"] == 8 and cfg["g_lr"] == 1e-4 and cfg["betas"] == [0.5, 0.9]
     assert cfg["ema"] is False and cfg["diffaug"] == ""
@@ -166,6 +167,6 @@ def test_config_overrides_and_errors():
     with pytest.raises(UserError, match="expected int"):
         gan_config("biggan", None, {"iters": "many"})
     with pytest.raises(UserError, match="KEY=VALUE"):
-        parse_overrides(["g_lr"])
+        parse_settings(["g_lr"])
     with pytest.raises(UserError, match="diffaug"):
         gan_config("biggan", None, {"diffaug": "color,blur"})

@@ -14,7 +14,7 @@ from cgankd.cli import main
 from cgankd.data import write_fake_h5
 from cgankd.train.config import TrainConfig
 from cgankd.train.loop import fit
-from cgankd.train.schedule import lr_at
+from cgankd.common.optim import lr_at
 
 
 def run_cli(*args: str) -> int:

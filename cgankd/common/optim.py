@@ -1,16 +1,36 @@
-"""Learning-rate schedules as a function of the (fractional) epoch."""
+"""Learning-rate schedules and the optimiser step shared by every training loop here."""
 
 from __future__ import annotations
 
 import math
+from typing import Sequence
+
+import torch
 
 
-def lr_at(epoch: float, *, base_lr: float, epochs: int, schedule: str, milestones: list[int] | tuple = (),
+def step_lr(base_lr: float, epoch: int, milestones: Sequence[int], gamma: float = 0.1) -> float:
+    """×gamma once the 0-based `epoch` reaches each milestone (the reference's `epoch > m`
+    with 1-based epochs)."""
+    return base_lr * gamma ** sum(int(epoch) >= m for m in milestones)
+
+
+def lr_at(epoch: float, *, base_lr: float, epochs: int, schedule: str, milestones: Sequence[int] = (),
           gamma: float = 0.1) -> float:
-    """Step: ×gamma once `epoch` (0-based, whole epochs done) reaches each milestone — the
-    reference's `epoch > milestone` with 1-based epochs. Cosine: annealed to 0 per iteration."""
+    """The rate at a (fractional) epoch: step decay at milestones, or cosine annealed to 0 per iteration."""
     if schedule == "step":
-        return base_lr * gamma ** sum(int(epoch) >= m for m in milestones)
+        return step_lr(base_lr, int(epoch), milestones, gamma)
     if schedule == "cosine":
         return 0.5 * base_lr * (1 + math.cos(math.pi * min(epoch / epochs, 1.0)))
     raise ValueError(f"unknown schedule {schedule!r}")
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def backward_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    """One plain optimiser step on `loss` (the trainer adds AMP's scaler on top of this)."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()

@@ -10,6 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import trange
 
+from ..common.optim import backward_step, set_lr, step_lr
+
 
 
 def soft_kl(s_logits: torch.Tensor, t_logits: torch.Tensor, T: float) -> torch.Tensor:
@@ -104,17 +106,14 @@ def run_stage(name: str, params: Iterable[nn.Parameter], loss_fn: Callable, batc
     optimizer = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     records = []
     for epoch in trange(epochs, desc=f"{name} stage", disable=quiet, leave=False, dynamic_ncols=True):
-        lr_now = lr * 0.1 ** sum(epoch >= m for m in milestones)
-        for group in optimizer.param_groups:
-            group["lr"] = lr_now
+        lr_now = step_lr(lr, epoch, milestones)
+        set_lr(optimizer, lr_now)
         total, count = None, 0
         for x, y, index in batches():
             loss = loss_fn(x, y, index)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"{name} stage: loss became {loss.item()} at epoch {epoch + 1}")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            backward_step(optimizer, loss)
             step = loss.detach() * len(x)
             total = step if total is None else total + step
             count += len(x)

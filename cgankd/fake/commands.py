@@ -14,10 +14,10 @@ from ..common.devices import pick_device
 from ..common.errors import UserError
 from ..common.runs import git_commit
 from ..common.seeding import seed_everything
+from ..common.settings import parse_settings
 from ..data import load_dataset, write_fake_h5
 from ..gans.sampling import load_gan
 from ..presets import get_preset, guess_preset
-from ..train.config import parse_settings
 from .judge import TeacherJudge
 from .make import FakeSettings, make_fake_set
 

@@ -14,9 +14,10 @@ from ..common.devices import pick_device
 from ..common.errors import UserError
 from ..common.files import write_json
 from ..common.runs import RunDir, git_commit
+from ..common.settings import parse_settings
 from ..data import LabelNorm, load_dataset, write_fake_h5
 from ..presets import get_preset, guess_preset
-from .config import gan_config, parse_overrides
+from .config import gan_config
 from .grid import grid_labels, save_grid, to_uint8
 from .sampling import load_gan, raw_labels, read_checkpoint, sample_labels
 from .trainer import GanData, GanTrainer
@@ -25,7 +26,7 @@ TASK_OF = {"biggan": "classification", "ccgan": "regression"}
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    out = parse_overrides(args.set)
+    out = parse_settings(args.set)
     if args.iters is not None:
         out["iters"] = args.iters
     if args.batch_size is not None:

@@ -8,8 +8,6 @@ kappa = |kappa| * max label gap (hard) or nu = 1 / (|kappa| * max gap)^2 (soft).
 
 from __future__ import annotations
 
-import ast
-import json
 from typing import Any
 
 from ..common.errors import UserError
@@ -63,19 +61,6 @@ CCGAN = {
 DEFAULTS = {"biggan": BIGGAN, "ccgan": CCGAN}
 
 
-def parse_value(text: str) -> Any:
-    """JSON or a Python literal ('1e-4', '[0, 0.999]', 'true', 'None'); otherwise the bare string."""
-    for parse in (json.loads, ast.literal_eval):
-        try:
-            return parse(text)
-        except (ValueError, SyntaxError):
-            continue
-    low = text.strip().lower()
-    if low in ("true", "false"):
-        return low == "true"
-    return text
-
-
 def _coerce(key: str, value: Any, default: Any) -> Any:
     if default is None or value is None:
         return value
@@ -91,16 +76,6 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
     elif isinstance(default, list) and isinstance(value, (list, tuple)):
         return list(value)
     raise UserError(f"GAN setting {key}={value!r}: expected {type(default).__name__} (like {default!r})")
-
-
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise UserError(f"--set {item!r}: expected KEY=VALUE, e.g. --set g_lr=1e-4")
-        key, value = item.split("=", 1)
-        out[key.strip()] = parse_value(value.strip())
-    return out
 
 
 def gan_config(kind: str, preset_gan: dict | None = None, overrides: dict[str, Any] | None = None) -> dict:

@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..common.optim import backward_step, set_lr, step_lr
 from ..models import build_model
 
 Progress = Callable[[str, int, int, float], None]
@@ -54,10 +55,6 @@ class LabelToEmbedding(nn.Module):
         return self.main(y.view(-1, 1).float())
 
 
-def _step_lr(base: float, epoch: int, milestones: list[int], gamma: float = 0.1) -> float:
-    return base * gamma ** sum(epoch >= m for m in milestones)
-
-
 def to_minus_one_one(images_u8: torch.Tensor) -> torch.Tensor:
     return images_u8.float() / 127.5 - 1.0
 
@@ -75,16 +72,13 @@ def train_x2y(images: torch.Tensor, labels: torch.Tensor, cfg: dict, *, device: 
     steps = max(1, seen // bs)
     net.train()
     for epoch in range(cfg["embed_epochs"]):
-        for group in opt.param_groups:
-            group["lr"] = _step_lr(cfg["embed_lr"], epoch, cfg["embed_milestones"])
+        set_lr(opt, step_lr(cfg["embed_lr"], epoch, cfg["embed_milestones"]))
         total = 0.0
         for _ in range(steps):
             idx = torch.randint(len(images), (bs,), device=device)
             pred, _ = net(to_minus_one_one(images[idx]))
             loss = F.mse_loss(pred.view(-1), labels[idx].float())
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            backward_step(opt, loss)
             total += loss.item()
         if progress:
             progress("x2y", epoch + 1, cfg["embed_epochs"], total / steps)
@@ -100,17 +94,14 @@ def train_y2h(h2y: nn.Module, unique_labels: torch.Tensor, cfg: dict, *, device:
     bs = cfg["y2h_batch_size"]
     labels = unique_labels.float().to(device)
     for epoch in range(cfg["y2h_epochs"]):
-        for group in opt.param_groups:
-            group["lr"] = _step_lr(cfg["y2h_lr"], epoch, cfg["y2h_milestones"])
+        set_lr(opt, step_lr(cfg["y2h_lr"], epoch, cfg["y2h_milestones"]))
         perm = torch.randperm(len(labels), device=device)
         total, n_batches = 0.0, math.ceil(len(labels) / bs)
         for b in range(n_batches):
             y = labels[perm[b * bs:(b + 1) * bs]]
             y_noisy = (y + 0.2 * torch.randn_like(y)).clamp(0.0, 1.0)
             loss = F.mse_loss(h2y(y2h(y_noisy)).view(-1), y_noisy)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            backward_step(opt, loss)
             total += loss.item()
         if progress:
             progress("y2h", epoch + 1, cfg["y2h_epochs"], total / n_batches)

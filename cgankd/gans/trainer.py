@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
+from ..common.optim import backward_step
 from ..common.runs import RunDir
 from ..common.seeding import rng_state, seed_everything, set_rng_state
 from ..data.labels import LabelNorm
@@ -213,9 +214,7 @@ class GanTrainer:
         out_real = self.D(self._aug(self._real(b.real_index)), self.cond.embed(b.d_label_real))
         out_fake = self.D(self._aug(fake), self.cond.embed(b.d_label_fake))
         loss_real, loss_fake = hinge_d_loss(out_real, out_fake, b.w_real, b.w_fake)
-        self.opt_D.zero_grad(set_to_none=True)
-        (loss_real + loss_fake).backward()
-        self.opt_D.step()
+        backward_step(self.opt_D, loss_real + loss_fake)
         return {"d_real": loss_real.item(), "d_fake": loss_fake.item()}
 
     def g_step(self, n: int) -> dict[str, float]:
@@ -223,9 +222,7 @@ class GanTrainer:
         h = self.cond.embed(y)
         self.D.requires_grad_(False)
         loss = hinge_g_loss(self.D(self._aug(self.G(torch.randn(n, self.G.dim_z, device=self.device), h)), h))
-        self.opt_G.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_G.step()
+        backward_step(self.opt_G, loss)
         self.D.requires_grad_(True)
         return {"g_loss": loss.item()}
 

@@ -76,6 +76,17 @@ class KDNet(nn.Module):
         return feats, out
 
 
+class StemThreeStageNet(KDNet):
+    """A net with a conv1 -> bn1 -> ReLU (-> stem_pool) stem and three stages layer1..layer3
+    (the CIFAR ResNets and the ShuffleNets)."""
+
+    def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stem_pool(F.relu(self.bn1(self.conv1(x))))
+
+    def forward_stages(self, x: torch.Tensor, preact: bool) -> list[Stage]:
+        return run_stages((self.layer1, self.layer2, self.layer3), x)
+
+
 class PreactBlock(nn.Module):
     """A block that can also hand out its output before the closing ReLU."""
 
@@ -122,9 +133,10 @@ def stem_pool(img_size: int) -> nn.Module:
     return nn.MaxPool2d(kernel_size=3, stride=2, padding=1) if img_size == 128 else nn.Identity()
 
 
-def init_fan_out(model: nn.Module, linear_std: float | None) -> None:
-    """RepDistiller's init for WRN, VGG and MobileNetV2: convs N(0, sqrt(2 / fan_out)), BN 1/0,
-    zero biases; linear weights N(0, linear_std) when given, else PyTorch's default."""
+def init_fan_out(model: nn.Module, linear_std: float | None, zero_linear_bias: bool = True) -> None:
+    """RepDistiller's init: convs N(0, sqrt(2 / fan_out)), BN 1/0, zero conv biases; linear
+    weights N(0, linear_std) when given, else PyTorch's default; linear biases zero unless the
+    reference keeps PyTorch's default (its ResNets)."""
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
@@ -137,7 +149,8 @@ def init_fan_out(model: nn.Module, linear_std: float | None) -> None:
         elif isinstance(m, nn.Linear):
             if linear_std is not None:
                 nn.init.normal_(m.weight, 0.0, linear_std)
-            nn.init.zeros_(m.bias)
+            if zero_linear_bias:
+                nn.init.zeros_(m.bias)
 
 
 def check_img_size(img_size: int) -> int:

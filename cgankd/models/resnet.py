@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import KDNet, PreactBlock, Stage, check_img_size, run_stages, stem_conv, stem_pool
+from .base import PreactBlock, StemThreeStageNet, check_img_size, init_fan_out, stem_conv, stem_pool
 from .registry import register
 
 
@@ -44,7 +44,7 @@ class BasicBlock(PreactBlock):
         return F.relu(pre), pre
 
 
-class CifarResNet(KDNet):
+class CifarResNet(StemThreeStageNet):
     head_attr = "fc"
 
     def __init__(self, depth: int, widths: tuple[int, int, int, int], *, num_classes: int | None,
@@ -64,24 +64,13 @@ class CifarResNet(KDNet):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.build_head(widths[3], num_classes, task)
 
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_fan_out(self, linear_std=None, zero_linear_bias=False)
 
     def _make_layer(self, planes: int, blocks: int, stride: int) -> nn.Sequential:
         layers = [BasicBlock(self.inplanes, planes, stride)]
         self.inplanes = planes
         layers += [BasicBlock(planes, planes) for _ in range(1, blocks)]
         return nn.Sequential(*layers)
-
-    def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
-        return self.stem_pool(self.relu(self.bn1(self.conv1(x))))
-
-    def forward_stages(self, x: torch.Tensor, preact: bool) -> list[Stage]:
-        return run_stages((self.layer1, self.layer2, self.layer3), x)
 
     def forward_pool(self, x: torch.Tensor) -> torch.Tensor:
         return torch.flatten(self.avgpool(x), 1)

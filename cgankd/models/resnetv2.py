@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import KDNet, PreactBlock, Stage, check_img_size, run_stages, stem_conv, stem_pool
+from .base import KDNet, PreactBlock, Stage, check_img_size, init_fan_out, run_stages, stem_conv, stem_pool
 from .registry import register
 
 
@@ -91,12 +91,7 @@ class ResNet(KDNet):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.build_head(512 * block.expansion, num_classes, task)
 
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_fan_out(self, linear_std=None, zero_linear_bias=False)
 
     @property
     def stages(self) -> tuple[nn.Sequential, ...]:

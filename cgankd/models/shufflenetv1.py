@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import KDNet, PreactBlock, Stage, check_img_size, run_stages, stem_conv, stem_pool
+from .base import PreactBlock, StemThreeStageNet, check_img_size, stem_conv, stem_pool
 from .registry import register
 
 STEM_CHANNELS = 24
@@ -51,7 +51,7 @@ class Bottleneck(PreactBlock):
         return F.relu(pre), pre
 
 
-class ShuffleNetV1(KDNet):
+class ShuffleNetV1(StemThreeStageNet):
     head_attr = "linear"
 
     def __init__(self, out_planes=(240, 480, 960), num_blocks=(4, 8, 4), groups: int = 3, *,
@@ -73,12 +73,6 @@ class ShuffleNetV1(KDNet):
         layers += [Bottleneck(out_planes, out_planes, stride=1, groups=groups) for _ in range(1, num_blocks)]
         self.in_planes = out_planes
         return nn.Sequential(*layers)
-
-    def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
-        return self.stem_pool(F.relu(self.bn1(self.conv1(x))))
-
-    def forward_stages(self, x: torch.Tensor, preact: bool) -> list[Stage]:
-        return run_stages((self.layer1, self.layer2, self.layer3), x)
 
     def forward_pool(self, x: torch.Tensor) -> torch.Tensor:
         return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)

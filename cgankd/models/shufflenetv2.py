@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import KDNet, PreactBlock, Stage, check_img_size, run_stages, stem_conv, stem_pool
+from .base import PreactBlock, StemThreeStageNet, check_img_size, stem_conv, stem_pool
 from .registry import register
 from .shufflenetv1 import STEM_CHANNELS, channel_shuffle
 
@@ -69,7 +69,7 @@ class DownBlock(nn.Module):
         return channel_shuffle(torch.cat([left, right], 1), 2)
 
 
-class ShuffleNetV2(KDNet):
+class ShuffleNetV2(StemThreeStageNet):
     head_attr = "linear"
 
     def __init__(self, net_size: float = 1, *, num_classes: int | None, in_channels: int = 3,
@@ -90,12 +90,6 @@ class ShuffleNetV2(KDNet):
         layers = [DownBlock(self._planes, out_channels)] + [SplitBlock(out_channels) for _ in range(num_blocks)]
         self._planes = out_channels
         return nn.Sequential(*layers)
-
-    def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
-        return self.stem_pool(F.relu(self.bn1(self.conv1(x))))
-
-    def forward_stages(self, x: torch.Tensor, preact: bool) -> list[Stage]:
-        return run_stages((self.layer1, self.layer2, self.layer3), x)
 
     def forward_pool(self, x: torch.Tensor) -> torch.Tensor:
         return torch.flatten(F.adaptive_avg_pool2d(F.relu(self.bn2(self.conv2(x))), 1), 1)

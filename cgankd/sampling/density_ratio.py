@@ -23,6 +23,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..common.errors import UserError
+from ..common.optim import backward_step, set_lr, step_lr
 
 TASK_KINDS = ("classification", "regression")
 DEFAULT_WIDTHS = {"classification": (2048, 1024, 512, 256, 128), "regression": (1024, 512, 256, 128, 64)}
@@ -186,10 +187,6 @@ class LabelPool:
 
 # ---------------------------------------------------------------- training
 
-def _step_lr(base: float, epoch: int, milestones: Sequence[int], gamma: float) -> float:
-    return base * gamma ** sum(epoch >= m for m in milestones)
-
-
 def train_density_ratio(real_feats: torch.Tensor, real_labels: torch.Tensor, fake_feats: torch.Tensor,
                         fake_labels: torch.Tensor, task_kind: str, epochs: int = 200, batch_size: int = 256,
                         lr: float = 1e-4, device: str | torch.device = "cpu", seed: int = 0,
@@ -238,8 +235,7 @@ def train_density_ratio(real_feats: torch.Tensor, real_labels: torch.Tensor, fak
         model.train_log = []
         bar = tqdm(range(epochs), desc="cDRE", disable=not progress)
         for epoch in bar:
-            for group in opt.param_groups:
-                group["lr"] = _step_lr(lr, epoch, milestones, gamma)
+            set_lr(opt, step_lr(lr, epoch, milestones, gamma))
             model.train()
             order = torch.randperm(len(real_feats), generator=gen, device=device)
             total = torch.zeros((), device=device)
@@ -248,9 +244,7 @@ def train_density_ratio(real_feats: torch.Tensor, real_labels: torch.Tensor, fak
                 partner = pool.draw(partner_group[idx], gen)
                 y = real_labels[idx]
                 loss = csp_loss(model(real_feats[idx], y), model(fake_feats[partner], y), lam)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+                backward_step(opt, loss)
                 total += loss.detach()
             mean_loss = total.item() / steps
             if not math.isfinite(mean_loss):

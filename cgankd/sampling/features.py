@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from ..common.devices import memory_format
 from ..common.errors import UserError
+from ..common.optim import backward_step, set_lr, step_lr
 from ..data import PixelNorm
 
 
@@ -215,10 +216,6 @@ class SparseAE:
         return cls(net, device)
 
 
-def _step_lr(base: float, epoch: int, step_every: int, gamma: float) -> float:
-    return base * gamma ** (epoch // step_every) if step_every > 0 else base
-
-
 def train_sparse_ae(images: torch.Tensor | np.ndarray, labels_normalised: torch.Tensor | np.ndarray,
                     epochs: int = 200, batch_size: int = 128, lr: float = 0.01,
                     device: str | torch.device = "cpu", seed: int = 0, *, ch: int = 64,
@@ -249,16 +246,14 @@ def train_sparse_ae(images: torch.Tensor | np.ndarray, labels_normalised: torch.
         bs = min(batch_size, len(images))
         bar = tqdm(range(epochs), desc="sparse AE", disable=not progress)
         for epoch in bar:
-            for group in opt.param_groups:
-                group["lr"] = _step_lr(lr, epoch, lr_step_every, lr_gamma)
+            set_lr(opt, step_lr(lr, epoch, range(lr_step_every, epochs, lr_step_every) if lr_step_every > 0 else (),
+                                lr_gamma))
             net.train()
             order = torch.randperm(len(images), generator=gen, device=device)
             for start in range(0, len(order) - bs + 1, bs):
                 idx = order[start:start + bs]
                 loss = net.losses(images[idx], labels[idx], sparsity, regression)["total"]
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+                backward_step(opt, loss)
             bar.set_postfix(loss=f"{loss.item():.4f}")
     return SparseAE(net, device)
 

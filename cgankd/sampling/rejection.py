@@ -91,8 +91,9 @@ def rejection_sample(propose: Proposer, ratio: RatioFn, n_target: int, *, burn_i
     for start in range(0, burn_in, batch_size):
         m = max(m, _ratios(ratio, _propose(propose, min(batch_size, burn_in - start))).max().item())
     if burn_in and m <= 0:
-        raise UserError(f"all {burn_in} burn-in density ratios are 0: the density-ratio model has collapsed "
-                        "(train it longer or with a larger learning rate)")
+        raise UserError(f"all {burn_in} burn-in density ratios are 0: the density-ratio model finds every fake "
+                        "unlike the real data (is the GAN trained?) or has collapsed (train it longer or with a "
+                        "larger learning rate)")
 
     kept: list[Batch] = []
     n_kept = n_proposed = n_accepted = 0

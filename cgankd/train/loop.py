@@ -15,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..common.devices import autocast, memory_format, pick_device
+from ..common.optim import lr_at, set_lr
 from ..common.errors import UserError
 from ..common.runs import RunDir
 from ..common.seeding import rng_state, seed_everything, set_rng_state
@@ -24,7 +25,6 @@ from ..models import build_model
 from ..models.checkpoint import load_model, save_model_checkpoint
 from .config import TrainConfig
 from .dataset import TrainingData, build_training_data
-from .schedule import lr_at
 
 MODEL_FILE = "model.pt"
 
@@ -110,8 +110,7 @@ def _train_epoch(cfg, epoch, distiller, optimizer, scaler, loaders, task, device
         progress = epoch + step / len(loader)
         lr = lr_at(progress, base_lr=cfg.lr, epochs=cfg.epochs, schedule=cfg.schedule,
                    milestones=cfg.milestones, gamma=cfg.gamma)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        set_lr(optimizer, lr)
         distiller.epoch = progress
         with autocast(device, cfg.amp):
             out, losses = step_fn(x, y, index)
