@@ -144,6 +144,13 @@ def _report_demo_parsers(sub) -> None:
     mode.add_argument("--ablation", action="store_true", help="add the paper's ablation arms")
     p.add_argument("--out", default="demo_out")
     p.add_argument("--device", default="auto")
+    p.add_argument("--task", choices=("fashion-mnist", "rotated-fashion-mnist"), action="append",
+                   help="run only this task (repeatable; default: both)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="change a size of the plan (a TaskPlan field in cgankd/demo.py, e.g. n_real=1000, "
+                        "seeds=[0], gan_overrides.iters=3000); applies to every task run")
+    p.add_argument("--validate", action="store_true",
+                   help="score on held-out training images instead of the test split (for choosing settings)")
     p.set_defaults(handler="cgankd.demo:run")
 
 

@@ -23,7 +23,9 @@ from typing import Any, Callable
 import numpy as np
 
 from .common.devices import pick_device
+from .common.errors import UserError
 from .common.files import atomic_path, write_json
+from .common.settings import parse_settings
 from .data import Split, load_dataset, read_fake_h5, stratified_subset, write_dataset_h5
 from .data.prepare import prepare as prepare_dataset
 from .fake.commands import build_fake_file, preset_settings
@@ -35,6 +37,7 @@ from .train.config import recipe_config
 from .train.loop import MODEL_FILE, fit
 
 DATA_DIR = Path("datasets/FashionMNIST")
+VALIDATION_SIZE = 5000   # --validate: held-out training images that stand in for the test split
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ class TaskPlan:
     student_arch: str = "resnet8"
     seeds: tuple[int, ...] = (0, 1, 2)
     nfake_sweep: tuple[int, ...] = ()  # --ablation: error vs NFAKE
+    with_blkd: bool = False            # classification: also BLKD on real only and cGAN-KD + BLKD
 
     @property
     def task(self) -> str:
@@ -109,17 +113,40 @@ class Stages:
         return result
 
 
-def subset_file(plan: TaskPlan, folder: Path) -> Path:
-    """A stratified subset of the real training split (seed 0) with the full test split."""
+def subset_file(plan: TaskPlan, folder: Path, validate: bool = False) -> Path:
+    """A stratified subset of the real training split (seed 0) with the full test split; with
+    `validate`, the test split is replaced by VALIDATION_SIZE other training images, so that
+    settings are chosen without looking at the test split."""
     full, _ = prepare_dataset(plan.dataset, DATA_DIR)
     stem = Path(full).stem.replace("_28x28", "")
-    path = folder / f"{stem}_subset{plan.n_real}.h5"
+    path = folder / f"{stem}_subset{plan.n_real}{f'_val{VALIDATION_SIZE}' if validate else ''}.h5"
     if not path.exists():
         bundle = load_dataset(full)
-        pick = stratified_subset(bundle.train.labels, plan.n_real, 0, bundle.task)
-        write_dataset_h5(path, Split(bundle.train.images[pick], bundle.train.labels[pick]), bundle.test,
-                         {**bundle.attrs, "subset_of": str(full), "subset_seed": 0})
+        labels = bundle.train.labels
+        pick = stratified_subset(labels, plan.n_real, 0, bundle.task)
+        held_out = bundle.test
+        if validate:
+            rest = np.setdiff1d(np.arange(len(labels)), pick)
+            val = rest[stratified_subset(labels[rest], VALIDATION_SIZE, 1, bundle.task)]
+            held_out = Split(bundle.train.images[val], labels[val])
+        write_dataset_h5(path, Split(bundle.train.images[pick], labels[pick]), held_out,
+                         {**bundle.attrs, "subset_of": str(full), "subset_seed": 0,
+                          "test_split": "held-out training images (validation)" if validate else "test"})
     return path
+
+
+def apply_settings(plan: TaskPlan, pairs: list[str]) -> TaskPlan:
+    """`--set KEY=VALUE` on a plan: a TaskPlan field, or `gan_overrides.KEY` / `fake_overrides.KEY`."""
+    changes: dict[str, Any] = {}
+    for key, value in parse_settings(pairs).items():
+        field_name, _, sub_key = key.partition(".")
+        if field_name not in TaskPlan.__dataclass_fields__:
+            raise UserError(f"--set {key}: unknown demo setting; known: {', '.join(TaskPlan.__dataclass_fields__)}")
+        if sub_key:
+            changes[field_name] = {**changes.get(field_name, getattr(plan, field_name)), sub_key: value}
+        else:
+            changes[field_name] = tuple(value) if isinstance(value, list) else value
+    return replace(plan, **changes)
 
 
 def train_run(data: Path, arch: str, out: Path, *, device: str, recipe: str = "vanilla", **overrides) -> dict:
@@ -143,10 +170,11 @@ def fake_arms(plan: TaskPlan, ablation: bool) -> dict[str, dict[str, Any]]:
     return arms
 
 
-def run_task(plan: TaskPlan, out: Path, device: str, stages: Stages, ablation: bool) -> dict[str, Any]:
+def run_task(plan: TaskPlan, out: Path, device: str, stages: Stages, ablation: bool, validate: bool = False
+             ) -> dict[str, Any]:
     name = plan.dataset
     root = out / name
-    data = stages.run(f"{name}: data ({plan.n_real} real images)", False, lambda: subset_file(plan, root))
+    data = stages.run(f"{name}: data ({plan.n_real} real images)", False, lambda: subset_file(plan, root, validate))
     teacher_dir = root / "teacher"
     teacher = stages.run(f"{name}: teacher {plan.teacher_arch}", (teacher_dir / "metrics.json").exists(),
                          lambda: train_run(data, plan.teacher_arch, teacher_dir, device=device,
@@ -183,6 +211,18 @@ def run_task(plan: TaskPlan, out: Path, device: str, stages: Stages, ablation: b
                 f"{name}: {arm} seed {seed}", (arm_dir / "metrics.json").exists(),
                 lambda: train_run(data, plan.student_arch, arm_dir, device=device, recipe="fake", init=init,
                                   fake=str(path), epochs=plan.finetune_epochs, seed=seed)))
+        if plan.with_blkd and plan.task == "classification":
+            kd = {"teacher": str(teacher_dir / MODEL_FILE), "distill": "kd", "recipe": "fake", "init": init,
+                  "seed": seed}
+            blkd_dir, both_dir = root / f"blkd/seed{seed}", root / f"students_blkd_{fakes['cGAN-KD'].stem}/seed{seed}"
+            results.setdefault("BLKD (real only, same steps)", []).append(stages.run(
+                f"{name}: BLKD seed {seed}", (blkd_dir / "metrics.json").exists(),
+                lambda: train_run(data, plan.student_arch, blkd_dir, device=device,
+                                  epochs=control_epochs(plan, plan.nfake), **kd)))
+            results.setdefault("cGAN-KD + BLKD", []).append(stages.run(
+                f"{name}: cGAN-KD + BLKD seed {seed}", (both_dir / "metrics.json").exists(),
+                lambda: train_run(data, plan.student_arch, both_dir, device=device, fake=str(fakes["cGAN-KD"]),
+                                  epochs=plan.finetune_epochs, **kd)))
         for n in plan.nfake_sweep if ablation else ():
             if n == plan.nfake:
                 continue
@@ -222,8 +262,12 @@ def summarise(plan: TaskPlan, task_result: dict) -> list[ArmSummary]:
     return rows
 
 
-def render(plans, rows_per_task, task_results, stages: Stages, quick_run: bool) -> str:
+def render(plans, rows_per_task, task_results, stages: Stages, quick_run: bool, validate: bool = False) -> str:
     lines = ["# cGAN-KD demo results", ""]
+    held_out = "validation" if validate else "test"
+    if validate:
+        lines += [f"**--validate: every metric below is on {VALIDATION_SIZE} held-out training images, "
+                  "not on the test split.**", ""]
     if quick_run:
         lines += ["**--quick: a smoke run of every stage, far too small to show any effect. "
                   "Do not read the numbers below as evidence either way.**", ""]
@@ -234,7 +278,7 @@ def render(plans, rows_per_task, task_results, stages: Stages, quick_run: bool) 
         teacher = result["teacher"][f"test_{metric}"]
         lines += [f"## {plan.dataset} ({plan.task}; {plan.n_real} real training images, NFAKE {plan.nfake}, "
                   f"student {plan.student_arch}, teacher {plan.teacher_arch} = {teacher:.2f})", "",
-                  f"| arm | test {metric} (mean ± std over {len(plan.seeds)} seeds) | vs NOKD | vs control | seeds |",
+                  f"| arm | {held_out} {metric} (mean ± std over {len(plan.seeds)} seeds) | vs NOKD | vs control | seeds |",
                   "|---|---|---|---|---|"]
         nokd, control = by_arm["NOKD"], by_arm["control (real only, same steps)"]
         for r in rows:
@@ -257,14 +301,15 @@ def render(plans, rows_per_task, task_results, stages: Stages, quick_run: bool) 
 
 
 def run(args: argparse.Namespace) -> int:
-    plans = [quick(p) for p in DEFAULT] if args.quick else list(DEFAULT)
+    plans = [apply_settings(p, args.set) for p in DEFAULT if not args.task or p.dataset in args.task]
+    plans = [quick(p) for p in plans] if args.quick else plans
     out = Path(args.out)
     stages = Stages(out / "stage_times.json")
-    results = [run_task(plan, out, args.device, stages, args.ablation) for plan in plans]
+    results = [run_task(plan, out, args.device, stages, args.ablation, args.validate) for plan in plans]
     rows_per_task = [summarise(plan, r) for plan, r in zip(plans, results)]
     for plan, rows in zip(plans, rows_per_task):
         metric_bars(rows, out / f"{plan.dataset}_students.png", f"{plan.dataset}: {plan.student_arch} students")
-    text = render(plans, rows_per_task, results, stages, args.quick)
+    text = render(plans, rows_per_task, results, stages, args.quick, args.validate)
     with atomic_path(out / "results.md") as tmp:
         tmp.write_text(text)
     write_csv([r for rows in rows_per_task for r in rows], out / "results.csv")

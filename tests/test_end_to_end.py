@@ -1,0 +1,124 @@
+"""A miniature cGAN-KD run through the command line: teacher -> GAN -> fake sets (each processing
+step on and off) -> students on real + fake -> report; plus the demo's plan options."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from cgankd import demo
+from cgankd.cli import main
+from cgankd.common.errors import UserError
+from cgankd.data import load_dataset, read_fake_h5
+
+torch.set_num_threads(2)
+
+TINY_GAN = ["g_ch=4", "d_ch=4", "dim_z=8", "ckpt_every=100", "standing_stats=2", "grid_rows=2", "grid_cols=2",
+            "ema=false"]
+SMALL_CDR_RS = "{'dr': {'widths': [64, 32], 'epochs': 20, 'batch_size': 64, 'lr': 1e-3}, 'rs': {'burn_in': 64, 'batch_size': 64}}"
+
+
+def cli(*args) -> int:
+    return main([str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def pipeline(tiny_classification_h5, tmp_path_factory):
+    """Teacher, GAN and the fake sets of the paper's ablation arms, made through the CLI."""
+    root = tmp_path_factory.mktemp("e2e")
+    data = tiny_classification_h5
+    assert cli("train", "--data", data, "--arch", "resnet8", "--epochs", 2, "--batch-size", 64, "--lr", 0.05,
+               "--device", "cpu", "--out", root / "teacher", "--quiet") == 0
+    gan_args = ["gan", "train", "--data", data, "--gan", "biggan", "--out", root / "gan", "--iters", 40,
+                "--batch-size", 16, "--device", "cpu", "--quiet"]
+    for s in TINY_GAN:
+        gan_args += ["--set", s]
+    assert cli(*gan_args) == 0
+    arms = {"raw": ["--subsample", "none", "--rho", "1.0", "--no-adjust-labels"],
+            "subsampled": ["--subsample", "cdr-rs", "--rho", "1.0", "--no-adjust-labels"],
+            "filtered": ["--subsample", "none", "--rho", "0.7", "--no-adjust-labels"],
+            "full": ["--subsample", "cdr-rs", "--rho", "0.7", "--adjust-labels"]}
+    for name, flags in arms.items():
+        assert cli("fake", "make", "--gan", root / "gan", "--teacher", root / "teacher" / "model.pt", "--data", data,
+                   "--nfake", 40, "--device", "cpu", "--out", root / f"{name}.h5", *flags,
+                   "--set", "filter_burn_in=20", "--set", "fit_size=128", "--set", f"cdr_rs={SMALL_CDR_RS}") == 0
+    return root
+
+
+def test_fake_make_switches_each_step(pipeline):
+    stats = {name: read_fake_h5(pipeline / f"{name}.h5")[1] for name in ("raw", "subsampled", "filtered", "full")}
+    for name, attrs in stats.items():
+        split, _ = read_fake_h5(pipeline / f"{name}.h5")
+        assert len(split.labels) == 40, name
+        if not bool(attrs["adjust_labels"]):      # adjusted labels are the teacher's, not the GAN's even split
+            assert np.bincount(split.labels, minlength=4).tolist() == [10] * 4, name
+    assert stats["raw"]["filter_keep_rate"] == 1.0 and "cdr_rs_acceptance_rate" not in stats["raw"]
+    assert 0.0 < stats["subsampled"]["cdr_rs_acceptance_rate"] <= 1.0
+    assert stats["filtered"]["filter_keep_rate"] < 1.0
+    assert not bool(stats["raw"]["adjust_labels"]) and bool(stats["full"]["adjust_labels"])
+    assert stats["full"]["teacher"].endswith("model.pt") and "git_commit" in stats["full"]
+
+
+def test_students_on_real_plus_fake_and_report(pipeline, tiny_classification_h5, capsys):
+    root = pipeline
+    assert cli("train", "--data", tiny_classification_h5, "--arch", "resnet8", "--epochs", 1, "--device", "cpu",
+               "--out", root / "nokd", "--quiet") == 0
+    assert cli("train", "--data", tiny_classification_h5, "--arch", "resnet8", "--epochs", 1, "--device", "cpu",
+               "--fake", root / "full.h5", "--init", root / "nokd" / "model.pt", "--out", root / "ckd",
+               "--quiet") == 0
+    config = json.loads((root / "ckd" / "config.json").read_text())
+    assert config["fake"].endswith("full.h5") and config["recipe"] == "fake" and config["lr"] == 0.01
+    metrics = json.loads((root / "ckd" / "metrics.json").read_text())
+    assert metrics["n_fake"] == 40 and metrics["n_real"] == len(load_dataset(tiny_classification_h5).train.labels)
+    assert cli("report", root / "nokd", root / "ckd", "--out", root / "report") == 0
+    rows = list(csv.DictReader(open(root / "report" / "results.csv")))
+    assert len(rows) == 2
+    assert "|" in (root / "report" / "results.md").read_text()
+
+
+def test_demo_settings_change_the_plan():
+    plan = demo.apply_settings(demo.DEFAULT[0], ["n_real=1000", "seeds=[0]", "gan_overrides.iters=10"])
+    assert plan.n_real == 1000 and plan.seeds == (0,)
+    assert plan.gan_overrides == {**demo.DEFAULT[0].gan_overrides, "iters": 10}
+    assert plan.nfake == demo.DEFAULT[0].nfake
+    with pytest.raises(UserError, match="unknown demo setting"):
+        demo.apply_settings(plan, ["n_rea1=5"])
+
+
+def test_control_gets_as_many_steps_as_cgan_kd():
+    plan = demo.apply_settings(demo.DEFAULT[0], ["n_real=1000", "finetune_epochs=4"])
+    assert demo.control_epochs(plan, 2000) == 12          # 4 epochs over 3000 images = 12 over 1000
+
+
+def test_validation_subset_never_touches_the_test_split(tiny_classification_h5, tmp_path, monkeypatch):
+    monkeypatch.setattr(demo, "prepare_dataset", lambda name, folder: (tiny_classification_h5, False))
+    monkeypatch.setattr(demo, "VALIDATION_SIZE", 100)
+    plan = demo.apply_settings(demo.DEFAULT[0], ["n_real=200"])
+    full = load_dataset(tiny_classification_h5)
+    val = load_dataset(demo.subset_file(plan, tmp_path, validate=True))
+    test = load_dataset(demo.subset_file(plan, tmp_path, validate=False))
+    assert len(val.train.labels) == len(test.train.labels) == 200
+    np.testing.assert_array_equal(val.train.images, test.train.images)       # the same real subset
+    np.testing.assert_array_equal(test.test.images, full.test.images)        # the whole test split
+    assert len(val.test.labels) == 100
+    train_rows = {img.tobytes() for img in full.train.images}
+    subset_rows = {img.tobytes() for img in val.train.images}
+    val_rows = [img.tobytes() for img in val.test.images]
+    assert all(r in train_rows for r in val_rows)                            # held-out training images...
+    assert not subset_rows & set(val_rows)                                   # ...outside the subset
+
+
+def test_demo_cli_rejects_unknown_settings(capsys):
+    assert main(["demo", "--quick", "--set", "bogus=1", "--out", "/nonexistent/x"]) == 2
+    assert "unknown demo setting" in capsys.readouterr().err
+
+
+def test_demo_parser_accepts_task_and_validate():
+    from cgankd.cli import build_parser
+    args = build_parser().parse_args(["demo", "--task", "fashion-mnist", "--validate", "--set", "n_real=10"])
+    assert isinstance(args, argparse.Namespace) and args.task == ["fashion-mnist"] and args.validate
