@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
 # Train the conditional GAN (BigGAN, class labels); settings from the preset, override with EXTRA="--set key=value".
 # Edit the settings below (or set them in the environment), then run: bash CIFAR-100/scripts/run_gan.sh
+# Also read from the environment: SEEDS (default 0), DEVICE (auto), EXTRA (more cgankd flags).
 ROOT="${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}"
 DATA="${DATA:-$ROOT/datasets/CIFAR-100}"
 RUNS="${RUNS:-$ROOT/runs/CIFAR-100}"
 GAN="${GAN:-biggan}"
 GAN_OUT="${GAN_OUT:-$RUNS/gan}"
-DEVICE="${DEVICE:-auto}"
-EXTRA="${EXTRA:-}"
 source "$ROOT/tools/stages/gan.sh"

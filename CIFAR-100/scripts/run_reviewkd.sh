@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ReviewKD: attention-based fusion of the student's stages, HCL loss.
 # Edit the settings below (or set them in the environment), then run: bash CIFAR-100/scripts/run_reviewkd.sh
+# Also read from the environment: SEEDS (default 0), DEVICE (auto), EXTRA (more cgankd flags).
 ROOT="${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}"
 DATA="${DATA:-$ROOT/datasets/CIFAR-100}"
 RUNS="${RUNS:-$ROOT/runs/CIFAR-100}"
@@ -8,7 +9,4 @@ TEACHER_CKPT="${TEACHER_CKPT:-$RUNS/vanilla/resnet32x4/seed0/model.pt}"
 METHODS="${METHODS:-reviewkd}"
 ARCHS="${ARCHS:-resnet8x4 ShuffleV2}"
 OUT="${OUT:-$RUNS/distill}"
-SEEDS="${SEEDS:-0}"
-DEVICE="${DEVICE:-auto}"
-EXTRA="${EXTRA:-}"
 source "$ROOT/tools/stages/distill.sh"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SSKD: self-supervised KD (the teacher's SS head is trained first).
 # Edit the settings below (or set them in the environment), then run: bash CIFAR-100/scripts/run_sskd.sh
+# Also read from the environment: SEEDS (default 0), DEVICE (auto), EXTRA (more cgankd flags).
 ROOT="${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}"
 DATA="${DATA:-$ROOT/datasets/CIFAR-100}"
 RUNS="${RUNS:-$ROOT/runs/CIFAR-100}"
@@ -8,7 +9,4 @@ TEACHER_CKPT="${TEACHER_CKPT:-$RUNS/vanilla/resnet32x4/seed0/model.pt}"
 METHODS="${METHODS:-sskd}"
 ARCHS="${ARCHS:-resnet8x4 ShuffleV2}"
 OUT="${OUT:-$RUNS/distill}"
-SEEDS="${SEEDS:-0}"
-DEVICE="${DEVICE:-auto}"
-EXTRA="${EXTRA:-}"
 source "$ROOT/tools/stages/distill.sh"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sample the GAN, subsample with cDR-RS, filter and relabel with the teacher: the fake h5 file.
 # Edit the settings below (or set them in the environment), then run: bash FashionMNIST/scripts/make_fake_datasets.sh
+# Also read from the environment: SEEDS (default 0), DEVICE (auto), EXTRA (more cgankd flags).
 ROOT="${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}"
 DATA="${DATA:-$ROOT/datasets/FashionMNIST/FashionMNIST_28x28.h5}"
 RUNS="${RUNS:-$ROOT/runs/FashionMNIST}"
@@ -11,6 +12,4 @@ RHO="${RHO:-0.9}"
 SUBSAMPLE="${SUBSAMPLE:-cdr-rs}"
 ADJUST="${ADJUST:-yes}"
 FAKE="${FAKE:-$RUNS/fake/fake_${NFAKE_POOL}_rho${RHO}_${SUBSAMPLE}_adjust-${ADJUST}.h5}"
-DEVICE="${DEVICE:-auto}"
-EXTRA="${EXTRA:-}"
 source "$ROOT/tools/stages/fake.sh"

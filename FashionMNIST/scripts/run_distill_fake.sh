@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # cGAN-KD + a KD method, beside the same KD method with the same schedule on real data only.
 # Edit the settings below (or set them in the environment), then run: bash FashionMNIST/scripts/run_distill_fake.sh
+# Also read from the environment: SEEDS (default 0), DEVICE (auto), EXTRA (more cgankd flags).
 ROOT="${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}"
 DATA="${DATA:-$ROOT/datasets/FashionMNIST/FashionMNIST_28x28.h5}"
 RUNS="${RUNS:-$ROOT/runs/FashionMNIST}"
@@ -10,9 +11,6 @@ ARCHS="${ARCHS:-resnet8}"
 FAKE="${FAKE:-$RUNS/fake/fake_20000_rho0.9_cdr-rs_adjust-yes.h5}"
 NFAKE="${NFAKE:-20000}"
 OUT="${OUT:-$RUNS/fake_students}"
-SEEDS="${SEEDS:-0}"
-DEVICE="${DEVICE:-auto}"
-EXTRA="${EXTRA:-}"
 for METHOD in ${METHODS:-kd hint vid rkd crd}; do
     source "$ROOT/tools/stages/students_fake.sh"
 done

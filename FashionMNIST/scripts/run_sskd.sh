@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SSKD: self-supervised KD (the teacher's SS head is trained first).
 # Edit the settings below (or set them in the environment), then run: bash FashionMNIST/scripts/run_sskd.sh
+# Also read from the environment: SEEDS (default 0), DEVICE (auto), EXTRA (more cgankd flags).
 ROOT="${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}"
 DATA="${DATA:-$ROOT/datasets/FashionMNIST/FashionMNIST_28x28.h5}"
 RUNS="${RUNS:-$ROOT/runs/FashionMNIST}"
@@ -8,7 +9,4 @@ TEACHER_CKPT="${TEACHER_CKPT:-$RUNS/vanilla/resnet20/seed0/model.pt}"
 METHODS="${METHODS:-sskd}"
 ARCHS="${ARCHS:-resnet8}"
 OUT="${OUT:-$RUNS/distill}"
-SEEDS="${SEEDS:-0}"
-DEVICE="${DEVICE:-auto}"
-EXTRA="${EXTRA:-}"
 source "$ROOT/tools/stages/distill.sh"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # TAKD: teacher -> teaching assistant (resnet14) -> student.
 # Edit the settings below (or set them in the environment), then run: bash FashionMNIST/scripts/run_takd.sh
+# Also read from the environment: SEEDS (default 0), DEVICE (auto), EXTRA (more cgankd flags).
 ROOT="${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}"
 DATA="${DATA:-$ROOT/datasets/FashionMNIST/FashionMNIST_28x28.h5}"
 RUNS="${RUNS:-$ROOT/runs/FashionMNIST}"
@@ -8,7 +9,5 @@ TEACHER_CKPT="${TEACHER_CKPT:-$RUNS/vanilla/resnet20/seed0/model.pt}"
 METHODS="${METHODS:-takd}"
 ARCHS="${ARCHS:-resnet8}"
 OUT="${OUT:-$RUNS/distill}"
-SEEDS="${SEEDS:-0}"
-DEVICE="${DEVICE:-auto}"
 EXTRA="${EXTRA:---ta-arch resnet14}"
 source "$ROOT/tools/stages/distill.sh"

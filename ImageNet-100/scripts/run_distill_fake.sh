@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # cGAN-KD + a KD method, beside the same KD method with the same schedule on real data only.
 # Edit the settings below (or set them in the environment), then run: bash ImageNet-100/scripts/run_distill_fake.sh
+# Also read from the environment: SEEDS (default 0), DEVICE (auto), EXTRA (more cgankd flags).
 ROOT="${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}"
 DATA="${DATA:-$ROOT/datasets/ImageNet-100/ImageNet_128x128_100Class.h5}"
 RUNS="${RUNS:-$ROOT/runs/ImageNet-100}"
@@ -10,9 +11,6 @@ ARCHS="${ARCHS:-vgg8 ShuffleV1}"
 FAKE="${FAKE:-$RUNS/fake/fake_100000_rho0.9_cdr-rs_adjust-no.h5}"
 NFAKE="${NFAKE:-100000}"
 OUT="${OUT:-$RUNS/fake_students}"
-SEEDS="${SEEDS:-0}"
-DEVICE="${DEVICE:-auto}"
-EXTRA="${EXTRA:-}"
 for METHOD in ${METHODS:-kd hint vid rkd crd}; do
     source "$ROOT/tools/stages/students_fake.sh"
 done

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # TAKD: teacher -> teaching assistant (vgg13) -> student.
 # Edit the settings below (or set them in the environment), then run: bash ImageNet-100/scripts/run_takd.sh
+# Also read from the environment: SEEDS (default 0), DEVICE (auto), EXTRA (more cgankd flags).
 ROOT="${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}"
 DATA="${DATA:-$ROOT/datasets/ImageNet-100/ImageNet_128x128_100Class.h5}"
 RUNS="${RUNS:-$ROOT/runs/ImageNet-100}"
@@ -8,7 +9,5 @@ TEACHER_CKPT="${TEACHER_CKPT:-$RUNS/vanilla/vgg19/seed0/model.pt}"
 METHODS="${METHODS:-takd}"
 ARCHS="${ARCHS:-vgg8 ShuffleV1}"
 OUT="${OUT:-$RUNS/distill}"
-SEEDS="${SEEDS:-0}"
-DEVICE="${DEVICE:-auto}"
 EXTRA="${EXTRA:---ta-arch vgg13}"
 source "$ROOT/tools/stages/distill.sh"

@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
 # Train the conditional GAN (CcGAN, continuous labels); settings from the preset, override with EXTRA="--set key=value".
 # Edit the settings below (or set them in the environment), then run: bash SteeringAngle/scripts/run_gan.sh
+# Also read from the environment: SEEDS (default 0), DEVICE (auto), EXTRA (more cgankd flags).
 ROOT="${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}"
 DATA="${DATA:-$ROOT/datasets/SteeringAngle/SteeringAngle_64x64_prop_0.8.h5}"
 RUNS="${RUNS:-$ROOT/runs/SteeringAngle}"
 GAN="${GAN:-ccgan}"
 GAN_OUT="${GAN_OUT:-$RUNS/gan}"
-DEVICE="${DEVICE:-auto}"
-EXTRA="${EXTRA:-}"
 source "$ROOT/tools/stages/gan.sh"
