@@ -144,18 +144,27 @@ def label_grid(gan: LoadedGAN, judge: TeacherJudge, settings: FakeSettings) -> n
 
 
 def _cutoffs(draw: Draw, judge: TeacherJudge, grid: np.ndarray, settings: FakeSettings, regression: bool):
-    """Burn-in fakes → per-value cut-offs (array aligned with grid) and raw teacher agreement."""
+    """Burn-in fakes → per-value cut-offs (array aligned with grid) and raw teacher agreement.
+    With filtering off (rho 1) there is nothing to estimate: the agreement is then measured on
+    the kept fakes themselves (see make_fake_set)."""
+    if settings.rho >= 1.0:
+        return np.full(len(grid), np.inf), {}
     per_value = settings.filter_burn_in if not regression else math.ceil(settings.filter_burn_in / len(grid))
     labels = torch.as_tensor(np.repeat(grid, per_value))
     images = torch.cat([draw(v, per_value) for v in grid])
     scores, predictions = judge.judge(images, labels)
     if regression:
         cut = np.full(len(grid), global_cutoff(scores, settings.rho))
-        agreement = {"teacher_mae_raw": float(scores.mean())}
     else:
         cut = class_cutoffs(scores, labels.long(), settings.rho, len(grid)).numpy()
-        agreement = {"teacher_agreement_raw": float((predictions == labels.long()).float().mean())}
-    return cut, agreement
+    return cut, _agreement(predictions, labels, regression)
+
+
+def _agreement(predictions: torch.Tensor, labels: torch.Tensor, regression: bool) -> dict[str, float]:
+    """How far the teacher agrees with the GAN's labels on raw fakes."""
+    if regression:
+        return {"teacher_mae_raw": float((predictions.double() - labels.double()).abs().mean())}
+    return {"teacher_agreement_raw": float((predictions.long() == labels.long()).float().mean())}
 
 
 MAX_DRAWS_PER_FAKE = 200   # give up when fewer than 1 in 200 judged fakes pass the filter
@@ -223,6 +232,8 @@ def make_fake_set(gan: LoadedGAN, judge: TeacherJudge, real: Split, settings: Fa
             parts.append((images, predictions, assigned))
             judged, passed = judged + n_judged, passed + n_passed
     images, predictions, assigned = (torch.cat(p) for p in zip(*parts))
+    if not agreement:     # no burn-in (filter off): every judged fake was kept, so these are raw
+        agreement = _agreement(predictions, assigned, regression)
     labels = predictions if settings.adjust_labels else assigned
     stats = {**asdict(settings), **agreement, "gan_samples": generate.made, "judged": judged,
              "filter_keep_rate": passed / judged,
