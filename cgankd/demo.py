@@ -288,8 +288,10 @@ def render(plans, rows_per_task, task_results, stages: Stages, quick_run: bool, 
         spread = max(main.std, control.std, nokd.std)
         wins = better(main.mean, nokd.mean) and better(main.mean, control.mean) and \
             abs(main.mean - control.mean) > spread and abs(main.mean - nokd.mean) > spread
-        lines += ["", f"cGAN-KD {'beats' if wins else 'does NOT beat'} both NOKD and the control by more than "
-                      f"the seed spread ({spread:.2f}).", ""]
+        verdict = (f"cGAN-KD {'beats' if wins else 'does NOT beat'} both NOKD and the control by more than "
+                   f"the seed spread ({spread:.2f})." if len(plan.seeds) > 1 else
+                   "One seed only: no seed spread to judge any difference by.")
+        lines += ["", verdict, ""]
         stats = result["fakes"]["cGAN-KD"]
         keys = ("teacher_agreement_raw", "teacher_mae_raw", "cdr_rs_acceptance_rate", "filter_keep_rate",
                 "label_changed_share", "label_shift_mean_abs")
