@@ -310,7 +310,8 @@ def run(args: argparse.Namespace) -> int:
     results = [run_task(plan, out, args.device, stages, args.ablation, args.validate) for plan in plans]
     rows_per_task = [summarise(plan, r) for plan, r in zip(plans, results)]
     for plan, rows in zip(plans, rows_per_task):
-        metric_bars(rows, out / f"{plan.dataset}_students.png", f"{plan.dataset}: {plan.student_arch} students")
+        metric_bars(rows, out / f"{plan.dataset}_students.png", f"{plan.dataset}: {plan.student_arch} students",
+                    split="validation" if args.validate else "test")
     text = render(plans, rows_per_task, results, stages, args.quick, args.validate)
     with atomic_path(out / "results.md") as tmp:
         tmp.write_text(text)

@@ -20,7 +20,7 @@ def _save(fig, path: str | Path) -> None:
     plt.close(fig)
 
 
-def metric_bars(rows: list[ArmSummary], path: str | Path, title: str) -> None:
+def metric_bars(rows: list[ArmSummary], path: str | Path, title: str, split: str = "test") -> None:
     """One bar per arm (mean over seeds), each seed as a dot, error bar = std."""
     fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(rows), 3.6))
     x = np.arange(len(rows))
@@ -32,7 +32,7 @@ def metric_bars(rows: list[ArmSummary], path: str | Path, title: str) -> None:
     pad = max(high - low, 1e-3) * 0.6
     ax.set_ylim(low - pad, high + pad)
     ax.set_xticks(x, [r.arm.replace(" (", "\n(") for r in rows], fontsize=8)
-    ax.set_ylabel(f"test {rows[0].metric}" + (" (lower is better)" if rows[0].metric == "mae" else " (%)"))
+    ax.set_ylabel(f"{split} {rows[0].metric}" + (" (lower is better)" if rows[0].metric == "mae" else " (%)"))
     ax.set_title(title, fontsize=10)
     _save(fig, path)
 
