@@ -8,8 +8,8 @@ It needs a trained GAN and teacher; the demo's run folders serve (after `cgankd 
     python benchmarks/fake_throughput.py --root demo_out/rotated-fashion-mnist --nfake 2000
     python benchmarks/fake_throughput.py --gan G_DIR --teacher T.pt --data REAL.h5 --device cuda
 
-The cDR-RS fit (feature net, density-ratio MLP) is part of the pipeline's time, as it is in
-`cgankd fake make`; the table shows it separately too.
+The cDR-RS fit (feature net, density-ratio MLP) and the filter's burn-in are part of each
+pipeline's time, as they are in `cgankd fake make`.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from cgankd.common.devices import pick_device
 from cgankd.common.seeding import seed_everything
 from cgankd.data import load_dataset
 from cgankd.demo import CDR_RS_SMALL
+from cgankd.fake.commands import preset_settings
 from cgankd.fake.judge import TeacherJudge
 from cgankd.fake.make import make_fake_set
-from cgankd.fake.commands import preset_settings
 from cgankd.gans.sampling import load_gan, sample_labels
 
 

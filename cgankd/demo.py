@@ -193,44 +193,34 @@ def run_task(plan: TaskPlan, out: Path, device: str, stages: Stages, ablation: b
                                                             path, settings, device=pick_device(device)))
         fakes[arm] = path
     results: dict[str, list[dict]] = {}
+
+    def student(arm: str, stage: str, run_dir: Path, **overrides) -> None:
+        """One student run (reused when finished), its metrics filed under `arm`."""
+        results.setdefault(arm, []).append(stages.run(
+            f"{name}: {stage} seed {overrides['seed']}", (run_dir / "metrics.json").exists(),
+            lambda: train_run(data, plan.student_arch, run_dir, device=device, **overrides)))
+
     for seed in plan.seeds:
         nokd_dir = root / f"nokd/seed{seed}"
-        results.setdefault("NOKD", []).append(stages.run(
-            f"{name}: NOKD {plan.student_arch} seed {seed}", (nokd_dir / "metrics.json").exists(),
-            lambda: train_run(data, plan.student_arch, nokd_dir, device=device, epochs=plan.student_epochs,
-                              seed=seed)))
-        init = str(nokd_dir / MODEL_FILE)
-        control_dir = root / f"control/seed{seed}"
-        results.setdefault("control (real only, same steps)", []).append(stages.run(
-            f"{name}: control seed {seed}", (control_dir / "metrics.json").exists(),
-            lambda: train_run(data, plan.student_arch, control_dir, device=device, recipe="fake", init=init,
-                              epochs=control_epochs(plan, plan.nfake), seed=seed)))
+        student("NOKD", f"NOKD {plan.student_arch}", nokd_dir, epochs=plan.student_epochs, seed=seed)
+        # Every later arm starts from this seed's NOKD student and runs the "fake" recipe.
+        finetune = {"recipe": "fake", "init": str(nokd_dir / MODEL_FILE), "seed": seed}
+        same_steps = control_epochs(plan, plan.nfake)
+        student("control (real only, same steps)", "control", root / f"control/seed{seed}", epochs=same_steps,
+                **finetune)
         for arm, path in fakes.items():
-            arm_dir = root / f"students_{path.stem}/seed{seed}"
-            results.setdefault(arm, []).append(stages.run(
-                f"{name}: {arm} seed {seed}", (arm_dir / "metrics.json").exists(),
-                lambda: train_run(data, plan.student_arch, arm_dir, device=device, recipe="fake", init=init,
-                                  fake=str(path), epochs=plan.finetune_epochs, seed=seed)))
+            student(arm, arm, root / f"students_{path.stem}/seed{seed}", fake=str(path),
+                    epochs=plan.finetune_epochs, **finetune)
+        main_fakes = fakes["cGAN-KD"]
         if plan.with_blkd and plan.task == "classification":
-            kd = {"teacher": str(teacher_dir / MODEL_FILE), "distill": "kd", "recipe": "fake", "init": init,
-                  "seed": seed}
-            blkd_dir, both_dir = root / f"blkd/seed{seed}", root / f"students_blkd_{fakes['cGAN-KD'].stem}/seed{seed}"
-            results.setdefault("BLKD (real only, same steps)", []).append(stages.run(
-                f"{name}: BLKD seed {seed}", (blkd_dir / "metrics.json").exists(),
-                lambda: train_run(data, plan.student_arch, blkd_dir, device=device,
-                                  epochs=control_epochs(plan, plan.nfake), **kd)))
-            results.setdefault("cGAN-KD + BLKD", []).append(stages.run(
-                f"{name}: cGAN-KD + BLKD seed {seed}", (both_dir / "metrics.json").exists(),
-                lambda: train_run(data, plan.student_arch, both_dir, device=device, fake=str(fakes["cGAN-KD"]),
-                                  epochs=plan.finetune_epochs, **kd)))
+            kd = {"teacher": str(teacher_dir / MODEL_FILE), "distill": "kd", **finetune}
+            student("BLKD (real only, same steps)", "BLKD", root / f"blkd/seed{seed}", epochs=same_steps, **kd)
+            student("cGAN-KD + BLKD", "cGAN-KD + BLKD", root / f"students_blkd_{main_fakes.stem}/seed{seed}",
+                    fake=str(main_fakes), epochs=plan.finetune_epochs, **kd)
         for n in plan.nfake_sweep if ablation else ():
-            if n == plan.nfake:
-                continue
-            sweep_dir = root / f"students_nfake{n}/seed{seed}"
-            results.setdefault(f"cGAN-KD, NFAKE {n}", []).append(stages.run(
-                f"{name}: cGAN-KD NFAKE {n} seed {seed}", (sweep_dir / "metrics.json").exists(),
-                lambda: train_run(data, plan.student_arch, sweep_dir, device=device, recipe="fake", init=init,
-                                  fake=str(fakes["cGAN-KD"]), nfake=n, epochs=plan.finetune_epochs, seed=seed)))
+            if n != plan.nfake:
+                student(f"cGAN-KD, NFAKE {n}", f"cGAN-KD NFAKE {n}", root / f"students_nfake{n}/seed{seed}",
+                        fake=str(main_fakes), nfake=n, epochs=plan.finetune_epochs, **finetune)
     plot_fakes(plan, gan_dir, fakes["cGAN-KD"], root / "fakes_raw_vs_kept.png")
     return {"teacher": teacher, "results": results, "fakes": {a: read_fake_h5(p)[1] for a, p in fakes.items()}}
 

@@ -23,9 +23,10 @@ SMALL_LR_ARCHS = ("MobileNetV2", "ShuffleV1", "ShuffleV2")
 _STEP_240 = {"epochs": 240, "schedule": "step", "milestones": [150, 180, 210], "gamma": 0.1,
              "weight_decay": 5e-4, "momentum": 0.9}
 
-def cpu_recipes(vanilla_lr: float, fake_lr: float = 0.01, epochs: int = 15) -> dict[str, dict]:
-    """The embedded datasets' recipes: short cosine schedules sized for a CPU; the fake recipe
-    (cGAN-KD's finetune) runs at lr 0.01 as the paper's does."""
+
+def cosine_recipes(vanilla_lr: float, fake_lr: float = 0.01, epochs: int = 15) -> dict[str, dict]:
+    """Short cosine "vanilla" and "fake" recipes (the embedded datasets', and the fallback for
+    files without a preset); the fake recipe (cGAN-KD's finetune) runs at lr 0.01 as the paper's does."""
     common = {"epochs": epochs, "schedule": "cosine", "batch_size": 128, "weight_decay": 5e-4, "momentum": 0.9}
     return {"vanilla": {**common, "lr": vanilla_lr}, "fake": {**common, "lr": fake_lr}}
 
@@ -107,7 +108,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                  "num_classes": 10, "img_size": 28, "channels": 1,
                  "augment": {"crop_pad": 2, "flip": True, "flip_label": "keep"},
                  "pixel_norm": "dataset"},
-        "train": cpu_recipes(vanilla_lr=0.05),
+        "train": cosine_recipes(vanilla_lr=0.05),
         "fake": {"subsample": "cdr-rs", "rho": 0.9, "adjust_labels": True, "nfake": 20_000},
         "teacher": "resnet20",
         # Sized for the demo's CPU budget (about 8 min on 2 idle cores; measurements: docs/gans.md):
@@ -126,7 +127,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                  "pixel_norm": "dataset"},
         # lr 0.01 as in the reference's regression recipes: the regression head ends in a ReLU,
         # which larger rates can push into a dead, constant output.
-        "train": cpu_recipes(vanilla_lr=0.01),
+        "train": cosine_recipes(vanilla_lr=0.01),
         "fake": {"subsample": "cdr-rs", "rho": 0.7, "adjust_labels": True, "nfake": 20_000},
         "teacher": "resnet20",
         # Sized for a CPU: the 28 px CcGAN, a resnet8 label embedding trained briefly (docs/gans.md).

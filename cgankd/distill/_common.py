@@ -13,7 +13,6 @@ from tqdm.auto import trange
 from ..common.optim import backward_step, set_lr, step_lr
 
 
-
 def soft_kl(s_logits: torch.Tensor, t_logits: torch.Tensor, T: float) -> torch.Tensor:
     """T^2 * KL(softmax(t/T) || softmax(s/T)), averaged over the batch (Hinton et al.)."""
     log_p_s = F.log_softmax(s_logits.float() / T, dim=1)

@@ -20,6 +20,7 @@ import torch
 
 from ..common.errors import UserError
 from ..data import DataBundle, LabelNorm, PixelNorm
+from ..gans.sampling import balanced_class_ids
 from ..models import load_model
 from .fid import fid
 
@@ -81,11 +82,6 @@ class Generator:
         return self.label_norm is not None
 
 
-def balanced_classes(n: int, num_classes: int) -> torch.Tensor:
-    counts = n // num_classes + (torch.arange(num_classes) < n % num_classes).long()
-    return torch.arange(num_classes).repeat_interleave(counts)
-
-
 def _check_match(gen: Generator, net: EvalNet) -> None:
     kind = "regression" if gen.is_regression else "classification"
     if net.task.kind != kind:
@@ -109,7 +105,7 @@ def evaluate_generator(gen: Generator, bundle: DataBundle, net: EvalNet, *, n: i
     if gen.is_regression:
         out.update(_regression(gen, bundle, net, real_f, real_pred, n, bins, rng))
     else:
-        labels = balanced_classes(n, gen.num_classes)
+        labels = balanced_class_ids(n, gen.num_classes)
         fake_f, fake_pred = net(gen.generate(labels))
         y_real, y_fake = bundle.test.labels.astype(np.int64), labels.numpy()
         out.update(fid=fid(real_f, fake_f),

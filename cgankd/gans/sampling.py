@@ -123,13 +123,17 @@ def even_counts(n: int, groups: int) -> np.ndarray:
     return np.full(groups, n // groups) + (np.arange(groups) < n % groups)
 
 
+def balanced_class_ids(n: int, num_classes: int) -> torch.Tensor:
+    """n class ids, split over the classes as evenly as possible, in class order."""
+    return torch.arange(num_classes).repeat_interleave(torch.as_tensor(even_counts(n, num_classes)))
+
+
 def sample_labels(gan: LoadedGAN, n: int, num_label_values: int = 2000) -> torch.Tensor:
     """Class ids with n split evenly over classes, or normalised labels on an even grid."""
     if gan.is_regression:
         values = torch.linspace(0, 1, max(1, min(num_label_values, n)))
         return values.repeat_interleave(torch.as_tensor(even_counts(n, len(values))))
-    counts = torch.as_tensor(even_counts(n, gan.num_classes))
-    return torch.arange(gan.num_classes).repeat_interleave(counts)
+    return balanced_class_ids(n, gan.num_classes)
 
 
 def raw_labels(gan: LoadedGAN, labels: torch.Tensor) -> np.ndarray:

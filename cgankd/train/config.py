@@ -8,14 +8,10 @@ from typing import Any
 
 from ..common.errors import UserError
 from ..common.settings import parse_settings
-from ..presets import get_preset, guess_preset, lr_for
+from ..presets import cosine_recipes, get_preset, guess_preset, lr_for
 
 # Used when the data file matches no preset.
-# Files without a preset: a short cosine recipe; the "fake" one (cGAN-KD's finetune) at lr 0.01,
-# the rate of every cGAN-KD run in the paper.
-GENERIC_RECIPES = {"vanilla": {"epochs": 30, "schedule": "cosine", "batch_size": 128, "lr": 0.05,
-                               "weight_decay": 5e-4, "momentum": 0.9}}
-GENERIC_RECIPES["fake"] = {**GENERIC_RECIPES["vanilla"], "lr": 0.01}
+GENERIC_RECIPES = cosine_recipes(vanilla_lr=0.05, epochs=30)
 
 
 @dataclass
