@@ -36,7 +36,8 @@ def _train_parser(sub) -> None:
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--task", choices=["classification", "regression"])
     p.add_argument("--preset", help="dataset preset (default: guessed from the file name)")
-    p.add_argument("--recipe", choices=["vanilla", "fake"], help="preset recipe (default: fake with --fake/--init)")
+    p.add_argument("--recipe", choices=["vanilla", "fake"],
+                   help="preset recipe (default: fake with --fake, --same-steps-as or --init)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
@@ -52,8 +53,12 @@ def _train_parser(sub) -> None:
     p.add_argument("--distill-set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a KD setting, e.g. --distill-set T=4 (repeatable)")
     p.add_argument("--ta-arch", help="teaching-assistant net for --distill takd (trained first, into OUT/ta)")
+    p.add_argument("--ta", help="a trained teaching assistant for --distill takd (skips training one)")
     p.add_argument("--fake", help="fake h5 (cGAN-KD)")
     p.add_argument("--nfake", type=int, help="number of fakes to use (default: all)")
+    p.add_argument("--same-steps-as", metavar="FAKE",
+                   help="real data only, for as many steps as --fake FAKE (with --nfake) would take: "
+                        "the real-only control of a cGAN-KD run")
     p.add_argument("--init", help="checkpoint to start from (cGAN-KD finetune)")
     p.add_argument("--subset", type=int, help="train on a seeded class-balanced / label-stratified subset")
     p.add_argument("--val-frac", type=float, default=0.0, help="carve a seeded validation split")

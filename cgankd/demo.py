@@ -154,11 +154,6 @@ def train_run(data: Path, arch: str, out: Path, *, device: str, recipe: str = "v
                              **overrides))
 
 
-def control_epochs(plan: TaskPlan, nfake: int) -> int:
-    """The control sees as many optimiser steps as cGAN-KD: its epochs are over real data only."""
-    return max(1, round(plan.finetune_epochs * (plan.n_real + nfake) / plan.n_real))
-
-
 def fake_arms(plan: TaskPlan, ablation: bool) -> dict[str, dict[str, Any]]:
     """Fake-set variants: the full pipeline, plus the paper's ablation steps."""
     arms = {"cGAN-KD": {}}
@@ -205,16 +200,16 @@ def run_task(plan: TaskPlan, out: Path, device: str, stages: Stages, ablation: b
         student("NOKD", f"NOKD {plan.student_arch}", nokd_dir, epochs=plan.student_epochs, seed=seed)
         # Every later arm starts from this seed's NOKD student and runs the "fake" recipe.
         finetune = {"recipe": "fake", "init": str(nokd_dir / MODEL_FILE), "seed": seed}
-        same_steps = control_epochs(plan, plan.nfake)
-        student("control (real only, same steps)", "control", root / f"control/seed{seed}", epochs=same_steps,
-                **finetune)
+        main_fakes = fakes["cGAN-KD"]
+        # Real data only, for as many steps as the finetune on real + the cGAN-KD fakes.
+        same_steps = {"same_steps_as": str(main_fakes), "epochs": plan.finetune_epochs}
+        student("control (real only, same steps)", "control", root / f"control/seed{seed}", **same_steps, **finetune)
         for arm, path in fakes.items():
             student(arm, arm, root / f"students_{path.stem}/seed{seed}", fake=str(path),
                     epochs=plan.finetune_epochs, **finetune)
-        main_fakes = fakes["cGAN-KD"]
         if plan.with_blkd and plan.task == "classification":
             kd = {"teacher": str(teacher_dir / MODEL_FILE), "distill": "kd", **finetune}
-            student("BLKD (real only, same steps)", "BLKD", root / f"blkd/seed{seed}", epochs=same_steps, **kd)
+            student("BLKD (real only, same steps)", "BLKD", root / f"blkd/seed{seed}", **same_steps, **kd)
             student("cGAN-KD + BLKD", "cGAN-KD + BLKD", root / f"students_blkd_{main_fakes.stem}/seed{seed}",
                     fake=str(main_fakes), epochs=plan.finetune_epochs, **kd)
         for n in plan.nfake_sweep if ablation else ():

@@ -83,3 +83,15 @@ def test_classification_only_method_is_refused_on_regression(tiny_regression_h5,
                    "--teacher", reg_teacher, "--distill", "sskd", *COMMON)
     assert code == 2
     assert "sskd is defined for classification only" in capsys.readouterr().err
+
+
+def test_takd_reuses_a_trained_assistant_when_finetuning(tiny_classification_h5, cls_teacher, tmp_path):
+    first, _ = distill(tiny_classification_h5, cls_teacher, "takd", tmp_path / "scratch")
+    ta = tmp_path / "scratch" / "ta" / "model.pt"
+    out = tmp_path / "finetune"
+    assert run_cli("train", "--data", tiny_classification_h5, "--arch", "resnet8", "--out", out,
+                   "--teacher", cls_teacher, "--distill", "takd", "--ta", ta,
+                   "--init", tmp_path / "scratch" / "model.pt", *COMMON) == 0
+    assert not (out / "ta").exists()                        # no second assistant was trained
+    config = json.loads((out / "config.json").read_text())
+    assert config["teacher"] == str(ta) and config["recipe"] == "fake"

@@ -75,9 +75,12 @@ def test_students_on_real_plus_fake_and_report(pipeline, tiny_classification_h5,
     assert config["fake"].endswith("full.h5") and config["recipe"] == "fake" and config["lr"] == 0.01
     metrics = json.loads((root / "ckd" / "metrics.json").read_text())
     assert metrics["n_fake"] == 40 and metrics["n_real"] == len(load_dataset(tiny_classification_h5).train.labels)
-    assert cli("report", root / "nokd", root / "ckd", "--out", root / "report") == 0
+    assert cli("train", "--data", tiny_classification_h5, "--arch", "resnet8", "--epochs", 1, "--device", "cpu",
+               "--same-steps-as", root / "full.h5", "--init", root / "nokd" / "model.pt", "--out", root / "ctrl",
+               "--quiet") == 0
+    assert cli("report", root / "nokd", root / "ckd", root / "ctrl", "--out", root / "report") == 0
     rows = list(csv.DictReader(open(root / "report" / "results.csv")))
-    assert len(rows) == 2
+    assert sorted(row["arm"] for row in rows) == ["NOKD", "cGAN-KD", "control (real only, same steps)"]
     assert "|" in (root / "report" / "results.md").read_text()
 
 
@@ -88,11 +91,6 @@ def test_demo_settings_change_the_plan():
     assert plan.nfake == demo.DEFAULT[0].nfake
     with pytest.raises(UserError, match="unknown demo setting"):
         demo.apply_settings(plan, ["n_rea1=5"])
-
-
-def test_control_gets_as_many_steps_as_cgan_kd():
-    plan = demo.apply_settings(demo.DEFAULT[0], ["n_real=1000", "finetune_epochs=4"])
-    assert demo.control_epochs(plan, 2000) == 12          # 4 epochs over 3000 images = 12 over 1000
 
 
 def test_validation_subset_never_touches_the_test_split(tiny_classification_h5, tmp_path, monkeypatch):

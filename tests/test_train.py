@@ -96,6 +96,22 @@ def test_fake_data_joins_the_training_set(tiny_classification_h5, tmp_path):
     assert metrics["n_real"] == 512
 
 
+def test_real_only_control_takes_as_many_steps_as_the_fake_run(tiny_classification_h5, tmp_path):
+    from cgankd.data import load_dataset
+    real = load_dataset(tiny_classification_h5).train
+    fake = tmp_path / "fake.h5"
+    write_fake_h5(fake, real.images, real.labels, {"source": "test"})
+    base = dict(epochs=2, batch_size=32, schedule="step", milestones=[1])
+    with_fakes = fit(tiny_cfg(tiny_classification_h5, tmp_path / "fake", fake=str(fake), nfake=256, **base))
+    control = fit(tiny_cfg(tiny_classification_h5, tmp_path / "ctrl", same_steps_as=str(fake), nfake=256, **base))
+    assert (with_fakes["n_real"], with_fakes["n_fake"], control["n_fake"]) == (512, 256, 0)
+    assert control["epochs"] == 3       # 2 epochs over 512 + 256 images = 3 epochs over the 512 real ones
+    config = json.loads((tmp_path / "ctrl" / "config.json").read_text())
+    assert (config["epochs"], config["milestones"]) == (3, [2])   # the milestone stays at half the run
+    logged = [json.loads(line) for line in (tmp_path / "ctrl" / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in logged] == [1, 2, 3]
+
+
 def test_cli_train_then_eval_reports_the_same_metric(tiny_classification_h5, tmp_path, capsys):
     out = tmp_path / "run"
     assert run_cli("train", "--data", tiny_classification_h5, "--arch", "resnet8", "--out", out,
@@ -110,9 +126,12 @@ def test_cli_train_then_eval_reports_the_same_metric(tiny_classification_h5, tmp
 @pytest.mark.parametrize("extra, message", [
     (["--arch", "resnet9000"], "resnet9000"),
     (["--arch", "resnet8", "--nfake", "10"], "--nfake needs --fake"),
+    (["--arch", "resnet8", "--fake", "/x.h5", "--same-steps-as", "/x.h5"], "cannot go with --fake"),
+    (["--arch", "resnet8", "--same-steps-as", "/nonexistent/fake.h5"], "/nonexistent/fake.h5"),
     (["--arch", "resnet8", "--val-frac", "1.5"], "--val-frac"),
     (["--arch", "resnet8", "--fake", "/nonexistent/fake.h5"], "/nonexistent/fake.h5"),
     (["--arch", "resnet8", "--distill", "takd"], "--ta-arch"),
+    (["--arch", "resnet8", "--distill", "takd", "--ta-arch", "resnet8", "--init", "/x.pt"], "--ta CKPT"),
 ])
 def test_cli_train_bad_input_exits_2(tiny_classification_h5, tmp_path, capsys, extra, message):
     code = run_cli("train", "--data", tiny_classification_h5, "--out", tmp_path / "run", "--epochs", "1",

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cGAN-KD + a KD method, beside the same KD method with the same schedule on real data only.
+# cGAN-KD + a KD method, beside the same KD method for as many steps on real data only.
 # Edit the settings below (or set them in the environment), then run: bash CIFAR-100/scripts/run_distill_fake.sh
 # Also read from the environment: SEEDS (default 0), DEVICE (auto), EXTRA (more cgankd flags).
 ROOT="${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}"

@@ -41,9 +41,12 @@ def arm_name(config: dict) -> str:
     method = DISTILL_NAMES.get(config.get("distill") or "", None)
     if config.get("fake"):
         return "cGAN-KD" + (f" + {method}" if method else "")
+    real_only = " (real only, same steps)" if config.get("same_steps_as") else ""
     if method:
-        return method
-    return "control (real only, same schedule)" if config.get("init") else "NOKD"
+        return method + real_only
+    if config.get("init"):
+        return "control" + (real_only or " (real only, same schedule)")
+    return "NOKD"
 
 
 def find_runs(paths: Iterable[str | Path]) -> list[RunResult]:

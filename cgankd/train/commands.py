@@ -22,11 +22,14 @@ def _print_metrics(metrics: dict) -> None:
 
 
 def run_takd(cfg: TrainConfig) -> dict:
-    """TAKD: teacher → teaching assistant (OUT/ta) → student, both stages with the TAKD loss."""
-    ta_cfg = replace(cfg, arch=cfg.ta_arch, out=str(Path(cfg.out) / "ta"), ta_arch=None)
-    fit(ta_cfg)
-    student_cfg = replace(cfg, teacher=str(Path(ta_cfg.out) / MODEL_FILE), ta_arch=None)
-    return fit(student_cfg)
+    """TAKD: teacher → teaching assistant → student, both stages with the TAKD loss. The
+    assistant is --ta when given, else trained first into OUT/ta."""
+    ta = cfg.ta
+    if ta is None:
+        ta_cfg = replace(cfg, arch=cfg.ta_arch, out=str(Path(cfg.out) / "ta"), ta_arch=None)
+        fit(ta_cfg)
+        ta = str(Path(ta_cfg.out) / MODEL_FILE)
+    return fit(replace(cfg, teacher=ta, ta_arch=None, ta=None))
 
 
 def train(args: argparse.Namespace) -> int:

@@ -38,8 +38,10 @@ class TrainConfig:
     distill: str | None = None
     distill_cfg: dict[str, Any] = field(default_factory=dict)
     ta_arch: str | None = None
+    ta: str | None = None
     fake: str | None = None
     nfake: int | None = None
+    same_steps_as: str | None = None
     init: str | None = None
     subset: int | None = None
     val_frac: float = 0.0
@@ -50,6 +52,11 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def stretch_to(self, epochs: int) -> None:
+        """Run `epochs` epochs instead, step milestones kept at the same fractions of the run."""
+        self.milestones = [round(m * epochs / self.epochs) for m in self.milestones]
+        self.epochs = epochs
+
     def check(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise UserError(f"--epochs and --batch-size must be positive (got {self.epochs}, {self.batch_size})")
@@ -57,12 +64,17 @@ class TrainConfig:
             raise UserError(f"--lr must be positive (got {self.lr})")
         if not 0.0 <= self.val_frac < 1.0:
             raise UserError(f"--val-frac must be in [0, 1) (got {self.val_frac})")
-        if self.nfake is not None and not self.fake:
-            raise UserError("--nfake needs --fake FAKE.h5")
-        if self.ta_arch and self.distill != "takd":
-            raise UserError("--ta-arch goes with --distill takd")
-        if self.distill == "takd" and not self.ta_arch:
-            raise UserError("--distill takd needs --ta-arch NAME (the teaching assistant)")
+        if self.nfake is not None and not (self.fake or self.same_steps_as):
+            raise UserError("--nfake needs --fake FAKE.h5 or --same-steps-as FAKE.h5")
+        if self.fake and self.same_steps_as:
+            raise UserError("--same-steps-as is for real-only controls; it cannot go with --fake")
+        if (self.ta_arch or self.ta) and self.distill != "takd":
+            raise UserError("--ta-arch and --ta go with --distill takd")
+        if self.distill == "takd" and not (self.ta_arch or self.ta):
+            raise UserError("--distill takd needs --ta-arch NAME (a teaching assistant to train) or --ta CKPT")
+        if self.distill == "takd" and self.init and not self.ta:
+            raise UserError("--distill takd with --init needs a trained assistant (--ta CKPT): "
+                            "the assistant cannot start from the student's checkpoint")
 
 
 def recipe_config(data: str, arch: str, out: str, *, preset: str | None = None, recipe: str = "vanilla",
@@ -78,10 +90,8 @@ def recipe_config(data: str, arch: str, out: str, *, preset: str | None = None, 
                       weight_decay=settings["weight_decay"], momentum=settings["momentum"],
                       schedule=settings["schedule"], milestones=list(settings.get("milestones", [])),
                       gamma=settings.get("gamma", 0.1))
-    epochs = overrides.get("epochs")
-    if epochs is not None and overrides.get("milestones") is None and cfg.schedule == "step":
-        # Keep the recipe's milestones at the same fractions of a shorter or longer run.
-        cfg.milestones = [round(m * epochs / settings["epochs"]) for m in cfg.milestones]
+    if overrides.get("epochs") is not None and overrides.get("milestones") is None:
+        cfg.stretch_to(overrides["epochs"])
     for key, value in overrides.items():
         if value is not None:
             setattr(cfg, key, value)
@@ -91,10 +101,10 @@ def recipe_config(data: str, arch: str, out: str, *, preset: str | None = None, 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """`cgankd train` flags → TrainConfig (recipe "fake" when training on fakes or from --init)."""
-    recipe = args.recipe or ("fake" if (args.fake or args.init) else "vanilla")
+    recipe = args.recipe or ("fake" if (args.fake or args.same_steps_as or args.init) else "vanilla")
     flags = {name: getattr(args, name) for name in (
         "task", "epochs", "batch_size", "lr", "weight_decay", "schedule", "milestones", "seed", "device", "amp",
-        "compile", "teacher", "distill", "ta_arch", "fake", "nfake", "init", "subset", "val_frac", "eval_every",
-        "resume", "quiet")}
+        "compile", "teacher", "distill", "ta_arch", "ta", "fake", "nfake", "same_steps_as", "init", "subset",
+        "val_frac", "eval_every", "resume", "quiet")}
     return recipe_config(args.data, args.arch, args.out, preset=args.preset, recipe=recipe,
                          distill_cfg=parse_settings(args.distill_set, "--distill-set"), **flags)

@@ -29,6 +29,12 @@ class TrainingData:
     test: Split
     n_real: int
     n_fake: int
+    n_matched_fake: int = 0   # fakes whose extra steps a real-only control (--same-steps-as) takes
+
+    def matched_epochs(self, epochs: int) -> int:
+        """Epochs over real data only that take as many optimiser steps as `epochs` over
+        real + the matched fakes: the real-only control of a cGAN-KD run."""
+        return max(1, round(epochs * (self.n_real + self.n_matched_fake) / self.n_real))
 
     @property
     def img_shape(self) -> tuple[int, int, int]:
@@ -99,6 +105,7 @@ def build_training_data(cfg: TrainConfig, reference_task: Task | None = None,
         train_idx, val_idx = train_val_split(real.labels, cfg.val_frac, cfg.seed, task.kind)
         real, val = _take(real, train_idx), _take(real, val_idx)
     fake = load_fakes(cfg.fake, real, task, cfg.nfake, cfg.seed) if cfg.fake else None
+    matched = load_fakes(cfg.same_steps_as, real, task, cfg.nfake, cfg.seed) if cfg.same_steps_as else None
     pixel_norm = reference_pixel_norm or PixelNorm.from_spec(section.get("pixel_norm", "dataset"), real.images)
     augment = Augment.from_spec(section["augment"], label_norm=task.label_norm) if section.get("augment") else None
     images = real.images if fake is None else np.concatenate([real.images, fake.images])
@@ -106,7 +113,8 @@ def build_training_data(cfg: TrainConfig, reference_task: Task | None = None,
     return TrainingData(task=task, pixel_norm=pixel_norm, augment=augment,
                         train=_normalised(Split(images, labels), task), val=_normalised(val, task),
                         test=_normalised(bundle.test, task),
-                        n_real=len(real.labels), n_fake=0 if fake is None else len(fake.labels))
+                        n_real=len(real.labels), n_fake=0 if fake is None else len(fake.labels),
+                        n_matched_fake=0 if matched is None else len(matched.labels))
 
 
 def _normalised(split: Split | None, task: Task) -> Split | None:

@@ -68,6 +68,8 @@ def _build(cfg: TrainConfig, device: torch.device) -> tuple[TrainingData, Distil
         cfg, reference_task=reference["task"] if reference else None,
         reference_pixel_norm=PixelNorm.from_dict(reference["pixel_norm"]) if reference and reference["pixel_norm"]
         else None)
+    if cfg.same_steps_as:
+        cfg.stretch_to(data.matched_epochs(cfg.epochs))
     seed_everything(cfg.seed)
     channels, size, _ = data.img_shape
     student = build_model(cfg.arch, num_classes=data.task.num_classes or 1, in_channels=channels,

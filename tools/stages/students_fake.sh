@@ -1,5 +1,6 @@
 # cGAN-KD students (+ optional KD method) and their real-only controls: each starts from the
-# student's NOKD checkpoint and trains the "fake" recipe once on real + fake, once on real only.
+# student's NOKD checkpoint and trains the "fake" recipe once on real + fake, once on real only
+# for as many optimiser steps (--same-steps-as).
 # Reads ROOT DATA VANILLA ARCHS FAKE NFAKE OUT, optional METHOD TEACHER_CKPT.
 source "$ROOT/tools/stages/common.sh"
 kd_flags=""
@@ -11,8 +12,9 @@ for arch in $ARCHS; do
         banner "cGAN-KD${METHOD:+ + $METHOD} $arch seed $seed"
         "$CGANKD" train --data "$DATA" --arch "$arch" --seed "$seed" --device "$DEVICE" --init "$init" \
             --fake "$FAKE" --nfake "$NFAKE" $kd_flags --out "$OUT/cgankd${METHOD:+_$METHOD}/$arch/seed$seed" --resume $EXTRA
-        banner "control (real only, same schedule)${METHOD:+ + $METHOD} $arch seed $seed"
+        banner "control (real only, same steps)${METHOD:+ + $METHOD} $arch seed $seed"
         "$CGANKD" train --data "$DATA" --arch "$arch" --seed "$seed" --device "$DEVICE" --init "$init" \
-            --recipe fake $kd_flags --out "$OUT/control${METHOD:+_$METHOD}/$arch/seed$seed" --resume $EXTRA
+            --same-steps-as "$FAKE" --nfake "$NFAKE" $kd_flags --out "$OUT/control${METHOD:+_$METHOD}/$arch/seed$seed" \
+            --resume $EXTRA
     done
 done
