@@ -44,6 +44,7 @@ def _train_parser(sub) -> None:
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--schedule", choices=["step", "cosine"])
     p.add_argument("--milestones", type=int, nargs="*")
+    p.add_argument("--warmup", type=float, metavar="EPOCHS", help="linear learning-rate warm-up from 0 (epochs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--amp", action="store_true", help="mixed precision (bf16 where supported; GPU only)")

@@ -43,6 +43,14 @@ def test_cosine_schedule_endpoints():
     assert lr_at(10, **kw) == pytest.approx(0.0, abs=1e-12)
 
 
+def test_warmup_ramps_linearly_then_follows_the_schedule():
+    step = dict(base_lr=0.1, epochs=10, schedule="step", milestones=[5], warmup=2.0)
+    assert [lr_at(e, **step) for e in (0.0, 0.5, 1.0, 2.0, 4.9, 5.0)] == pytest.approx([0, 0.025, 0.05, 0.1, 0.1, 0.01])
+    cosine = dict(base_lr=0.1, epochs=10, schedule="cosine", warmup=2.0)
+    assert lr_at(1.0, **cosine) == pytest.approx(0.5 * 0.5 * 0.1 * (1 + math.cos(math.pi * 0.1)))
+    assert lr_at(5.0, **cosine) == pytest.approx(0.05)
+
+
 def test_classification_run_learns_and_writes_run_folder(tiny_classification_h5, tmp_path):
     metrics = fit(tiny_cfg(tiny_classification_h5, tmp_path / "run", epochs=3))
     assert metrics["test_acc"] > 90.0          # 4 balanced classes: chance is 25 %
@@ -129,6 +137,7 @@ def test_cli_train_then_eval_reports_the_same_metric(tiny_classification_h5, tmp
     (["--arch", "resnet8", "--fake", "/x.h5", "--same-steps-as", "/x.h5"], "cannot go with --fake"),
     (["--arch", "resnet8", "--same-steps-as", "/nonexistent/fake.h5"], "/nonexistent/fake.h5"),
     (["--arch", "resnet8", "--val-frac", "1.5"], "--val-frac"),
+    (["--arch", "resnet8", "--warmup", "1"], "--warmup must be in [0, --epochs)"),
     (["--arch", "resnet8", "--fake", "/nonexistent/fake.h5"], "/nonexistent/fake.h5"),
     (["--arch", "resnet8", "--distill", "takd"], "--ta-arch"),
     (["--arch", "resnet8", "--distill", "takd", "--ta-arch", "resnet8", "--init", "/x.pt"], "--ta CKPT"),

@@ -11,6 +11,8 @@ ARCHS="${ARCHS:-resnet8}"
 FAKE="${FAKE:-$RUNS/fake/fake_20000_rho0.9_cdr-rs_adjust-yes.h5}"
 NFAKE="${NFAKE:-20000}"
 OUT="${OUT:-$RUNS/fake_students}"
+# takd only: its trained assistant (run_takd.sh writes one beside each TAKD student).
+TA_CKPT="${TA_CKPT:-$RUNS/distill/takd/${ARCHS%% *}/seed0/ta/model.pt}"
 for METHOD in ${METHODS:-kd hint vid rkd crd}; do
     source "$ROOT/tools/stages/students_fake.sh"
 done

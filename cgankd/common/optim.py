@@ -15,12 +15,14 @@ def step_lr(base_lr: float, epoch: int, milestones: Sequence[int], gamma: float 
 
 
 def lr_at(epoch: float, *, base_lr: float, epochs: int, schedule: str, milestones: Sequence[int] = (),
-          gamma: float = 0.1) -> float:
-    """The rate at a (fractional) epoch: step decay at milestones, or cosine annealed to 0 per iteration."""
+          gamma: float = 0.1, warmup: float = 0.0) -> float:
+    """The rate at a (fractional) epoch: step decay at milestones, or cosine annealed to 0 per
+    iteration; during the first `warmup` epochs it also rises linearly from 0."""
+    ramp = min(1.0, epoch / warmup) if warmup > 0 else 1.0
     if schedule == "step":
-        return step_lr(base_lr, int(epoch), milestones, gamma)
+        return ramp * step_lr(base_lr, int(epoch), milestones, gamma)
     if schedule == "cosine":
-        return 0.5 * base_lr * (1 + math.cos(math.pi * min(epoch / epochs, 1.0)))
+        return ramp * 0.5 * base_lr * (1 + math.cos(math.pi * min(epoch / epochs, 1.0)))
     raise ValueError(f"unknown schedule {schedule!r}")
 
 

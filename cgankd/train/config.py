@@ -30,6 +30,7 @@ class TrainConfig:
     schedule: str = "cosine"
     milestones: list[int] = field(default_factory=list)
     gamma: float = 0.1
+    warmup: float = 0.0          # epochs over which the rate first rises linearly from 0
     seed: int = 0
     device: str = "auto"
     amp: bool = False
@@ -62,6 +63,8 @@ class TrainConfig:
             raise UserError(f"--epochs and --batch-size must be positive (got {self.epochs}, {self.batch_size})")
         if self.lr <= 0:
             raise UserError(f"--lr must be positive (got {self.lr})")
+        if not 0 <= self.warmup < self.epochs:
+            raise UserError(f"--warmup must be in [0, --epochs) (got {self.warmup})")
         if not 0.0 <= self.val_frac < 1.0:
             raise UserError(f"--val-frac must be in [0, 1) (got {self.val_frac})")
         if self.nfake is not None and not (self.fake or self.same_steps_as):
@@ -89,7 +92,7 @@ def recipe_config(data: str, arch: str, out: str, *, preset: str | None = None, 
                       batch_size=settings["batch_size"], lr=lr_for(settings, arch),
                       weight_decay=settings["weight_decay"], momentum=settings["momentum"],
                       schedule=settings["schedule"], milestones=list(settings.get("milestones", [])),
-                      gamma=settings.get("gamma", 0.1))
+                      gamma=settings.get("gamma", 0.1), warmup=settings.get("warmup", 0.0))
     if overrides.get("epochs") is not None and overrides.get("milestones") is None:
         cfg.stretch_to(overrides["epochs"])
     for key, value in overrides.items():
@@ -103,8 +106,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """`cgankd train` flags → TrainConfig (recipe "fake" when training on fakes or from --init)."""
     recipe = args.recipe or ("fake" if (args.fake or args.same_steps_as or args.init) else "vanilla")
     flags = {name: getattr(args, name) for name in (
-        "task", "epochs", "batch_size", "lr", "weight_decay", "schedule", "milestones", "seed", "device", "amp",
-        "compile", "teacher", "distill", "ta_arch", "ta", "fake", "nfake", "same_steps_as", "init", "subset",
+        "task", "epochs", "batch_size", "lr", "weight_decay", "schedule", "milestones", "warmup", "seed", "device",
+        "amp", "compile", "teacher", "distill", "ta_arch", "ta", "fake", "nfake", "same_steps_as", "init", "subset",
         "val_frac", "eval_every", "resume", "quiet")}
     return recipe_config(args.data, args.arch, args.out, preset=args.preset, recipe=recipe,
                          distill_cfg=parse_settings(args.distill_set, "--distill-set"), **flags)

@@ -111,7 +111,7 @@ def _train_epoch(cfg, epoch, distiller, optimizer, scaler, loaders, task, device
     for step, (x, y, index) in enumerate(bar):
         progress = epoch + step / len(loader)
         lr = lr_at(progress, base_lr=cfg.lr, epochs=cfg.epochs, schedule=cfg.schedule,
-                   milestones=cfg.milestones, gamma=cfg.gamma)
+                   milestones=cfg.milestones, gamma=cfg.gamma, warmup=cfg.warmup)
         set_lr(optimizer, lr)
         distiller.epoch = progress
         with autocast(device, cfg.amp):
