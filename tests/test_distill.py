@@ -252,7 +252,7 @@ def test_weights_follow_the_table_real_and_fake():
     assert real("pkt")["b"] == 30000.0 and real("similarity")["b"] == 3000.0 and real("attention")["b"] == 1000.0
     assert fake("nst")["a"] == 0.0 and fake("nst")["b"] == 50.0  # nf with fakes: upstream values
     assert (real("takd")["r"], real("takd")["a"], real("takd")["T"]) == (0.5, 0.5, 10.0)
-    assert (real("reviewkd")["a"], real("reviewkd")["b"], real("reviewkd")["warmup"]) == (0.0, 5.0, 20.0)
+    assert (real("reviewkd")["a"], real("reviewkd")["b"], real("reviewkd")["warmup_frac"]) == (0.0, 5.0, 20 / 240)
     sskd = real("sskd")
     assert [sskd[k] for k in ("r", "a", "b", "c", "T", "tf_T", "ss_T")] == [0.1, 0.9, 2.7, 10.0, 4.0, 4.0, 0.5]
     assert (real("abound")["init_lr"], fake("abound")["init_lr"], fake("factor")["init_lr"]) == (0.05, 0.01, 0.01)
@@ -419,13 +419,14 @@ def test_sskd_returns_upright_logits_and_its_four_terms():
     assert out.shape == (4, 10) and set(losses) == {"ce", "kd", "tf", "ss"}
 
 
-def test_reviewkd_weight_warms_up_linearly():
-    d = make("reviewkd").eval()
+@pytest.mark.parametrize("run_epochs, full_at", [(None, 20.0), (24, 2.0)])   # 20/240 of the run
+def test_reviewkd_weight_warms_up_linearly_over_a_fixed_share_of_the_run(run_epochs, full_at):
+    d = make("reviewkd", **({} if run_epochs is None else {"epochs": run_epochs})).eval()
     x, y, index = batch()
     terms = {}
-    for epoch in (0.0, 5.0, 20.0, 50.0):
+    for epoch in (0.0, full_at / 4, full_at, 2.5 * full_at):
         d.epoch = epoch
         terms[epoch] = d.forward_train(x, y, index)[1]["review"].item()
     assert terms[0.0] == 0.0
-    assert terms[5.0] == pytest.approx(terms[20.0] / 4, rel=1e-5)
-    assert terms[50.0] == pytest.approx(terms[20.0], rel=1e-6) and terms[20.0] > 0
+    assert terms[full_at / 4] == pytest.approx(terms[full_at] / 4, rel=1e-5)
+    assert terms[2.5 * full_at] == pytest.approx(terms[full_at], rel=1e-6) and terms[full_at] > 0

@@ -53,8 +53,8 @@ TABLE: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
               "ratio_ss": 0.75, "t_epochs": 60, "t_lr": 0.05, "t_milestones": (30, 45)}, {}),
     # (1 - lambda) * CE + lambda * T^2 * KL, lambda 0.5, T 10.
     "takd": ({"r": 0.5, "a": 0.5, "T": 10.0}, {}),
-    # CE weight 1, no KL term, HCL weight 5 warmed up linearly over 20 epochs.
-    "reviewkd": ({"b": 5.0, "warmup": 20.0}, {}),
+    # CE weight 1, no KL term, HCL weight 5 warmed up linearly over the first 20 of 240 epochs.
+    "reviewkd": ({"b": 5.0, "warmup_frac": 20 / 240}, {}),
 }
 
 # Keys the trainer puts into cfg next to the method settings.

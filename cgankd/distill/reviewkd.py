@@ -6,8 +6,9 @@ with two learned spatial attention maps, with the fused result of the level belo
 3x3 conv maps it to the teacher's channels and size. Each fused map is compared with the
 teacher's pre-ReLU feature at the same level by the hierarchical context loss (HCL: MSE at
 full size plus MSE of 4x4, 2x2 and 1x1 average pools, weights halving). Weight b (5.0) is
-warmed up linearly over `warmup` epochs; no KL term (a = 0). When the two nets have feature
-lists of different lengths, the deepest levels are paired.
+warmed up linearly over the first `warmup_frac` of the run (ReviewKD's 20 of 240 epochs, so
+that runs of any length, on real or real + fake data, warm up alike); no KL term (a = 0). When
+the two nets have feature lists of different lengths, the deepest levels are paired.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from torch import nn
 
 from ._common import as_map
 from .base import Distiller, register_distiller
+
+REFERENCE_EPOCHS = 240   # the run length assumed when the trainer does not pass cfg["epochs"]
 
 
 class ABF(nn.Module):
@@ -82,7 +85,8 @@ class ReviewKD(Distiller):
             fused.append(out)
         with torch.autocast(x.device.type, enabled=False):
             review = hcl([f.float() for f in fused], t_maps)
-        warm = min(1.0, self.epoch / self.opts["warmup"]) if self.opts["warmup"] > 0 else 1.0
+        warmup_epochs = self.opts["warmup_frac"] * self.cfg.get("epochs", REFERENCE_EPOCHS)
+        warm = min(1.0, self.epoch / warmup_epochs) if warmup_epochs > 0 else 1.0
         losses = {self.task_loss_name(): self.opts["r"] * self.task.loss(s_out, y),
                   self.loss_name: self.opts["b"] * warm * review}
         if self.opts["a"]:
