@@ -63,7 +63,7 @@ def test_kd_table_script_runs_nokd_then_each_method_with_fakes_and_its_control(t
     for call in finetunes:
         method = flag(call, "--distill")
         assert (flag(call, "--ta") is not None) == (method == "takd")
-        assert ("t_epochs=8" in call) == (method == "sskd")
+        assert ("t_epochs=4" in call) == (method == "sskd")
         assert ("nce_k=2048" in call) == (method == "crd")
     assert calls[-1][0] == "report"
 

@@ -18,8 +18,8 @@ SEEDS="${SEEDS:-0 1 2}"
 METHODS="${METHODS:-none kd hint crd reviewkd takd sskd}"   # none: cGAN-KD without a KD method
 NOKD_EPOCHS="${NOKD_EPOCHS:-30}"
 FINETUNE_EPOCHS="${FINETUNE_EPOCHS:-5}"
-# SSKD trains the teacher's SS head for 60 of RepDistiller's 240 student epochs; scaled to this finetune.
-SSKD_FLAGS="${SSKD_FLAGS:---distill-set t_epochs=8 --distill-set t_milestones=[4,6]}"
+# SSKD first trains the teacher's SS head (RepDistiller: 60 epochs beside the student's 240); 4 here.
+SSKD_FLAGS="${SSKD_FLAGS:---distill-set t_epochs=4 --distill-set t_milestones=[2,3]}"
 # CRD's 16384 negatives are capped at the training-set size, which differs with and without fakes;
 # one count below both keeps the two arms alike (and the fake arm 3x cheaper).
 CRD_FLAGS="${CRD_FLAGS:---distill-set nce_k=2048}"
