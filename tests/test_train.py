@@ -111,7 +111,9 @@ def test_real_only_control_takes_as_many_steps_as_the_fake_run(tiny_classificati
     write_fake_h5(fake, real.images, real.labels, {"source": "test"})
     base = dict(epochs=2, batch_size=32, schedule="step", milestones=[1])
     with_fakes = fit(tiny_cfg(tiny_classification_h5, tmp_path / "fake", fake=str(fake), nfake=256, **base))
-    control = fit(tiny_cfg(tiny_classification_h5, tmp_path / "ctrl", same_steps_as=str(fake), nfake=256, **base))
+    control_cfg = tiny_cfg(tiny_classification_h5, tmp_path / "ctrl", same_steps_as=str(fake), nfake=256, **base)
+    control = fit(control_cfg)
+    assert (control_cfg.epochs, control_cfg.milestones) == (2, [1])   # the caller's config is left alone
     assert (with_fakes["n_real"], with_fakes["n_fake"], control["n_fake"]) == (512, 256, 0)
     assert control["epochs"] == 3       # 2 epochs over 512 + 256 images = 3 epochs over the 512 real ones
     config = json.loads((tmp_path / "ctrl" / "config.json").read_text())
@@ -161,11 +163,19 @@ def test_cli_refuses_to_overwrite_a_run_and_init_arch_mismatch(tiny_classificati
     assert run_cli("train", "--data", tmp_path / "missing.h5", "--arch", "resnet8", "--out", tmp_path / "c") == 2
 
 
-def test_nfake_takes_equal_counts_per_class():
+def test_nfake_takes_equal_counts_per_class_and_the_control_counts_the_same(tmp_path):
+    from cgankd.common.errors import UserError
     from cgankd.data import Split
     from cgankd.tasks import Task
-    from cgankd.train.dataset import pick_fakes
-    labels = np.repeat(np.arange(4), 50)
-    fake = Split(np.zeros((200, 1, 28, 28), np.uint8), labels)
-    picked = pick_fakes(fake, 40, Task("classification", num_classes=4), seed=0)
+    from cgankd.train.dataset import count_fakes, load_fakes
+    task = Task("classification", num_classes=4)
+    real = Split(np.zeros((8, 1, 28, 28), np.uint8), np.arange(8) % 4)
+    path = tmp_path / "fake.h5"
+    write_fake_h5(path, np.zeros((200, 1, 28, 28), np.uint8), np.repeat(np.arange(4), 50), {"task": "classification"})
+    picked = load_fakes(str(path), real, task, 40, seed=0)
     assert np.bincount(picked.labels, minlength=4).tolist() == [10, 10, 10, 10]
+    assert count_fakes(str(path), real, task, 40, seed=0) == 40
+    assert count_fakes(str(path), real, task, None, seed=0) == 200
+    small = Split(np.zeros((8, 1, 32, 32), np.uint8), real.labels)
+    with pytest.raises(UserError, match="fake_images are"):
+        count_fakes(str(path), small, task, None, seed=0)

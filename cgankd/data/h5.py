@@ -177,19 +177,35 @@ def _check_split_layout(path: Path, images: Any, labels: Any, images_key: str, l
 def read_fake_h5(path: str | Path, task: str | None = None,
                  num_classes: int | None = None) -> tuple[Split, dict]:
     """Fake images and labels (checked like a real split) and the file's attributes."""
+    images, labels, _, attrs = _read_fake(path, task, num_classes, with_images=True)
+    return Split(images, labels), attrs
+
+
+def read_fake_labels(path: str | Path, task: str | None = None,
+                     num_classes: int | None = None) -> tuple[np.ndarray, tuple[int, ...], dict]:
+    """A fake set's labels, its per-image shape and its attributes, with the checks of
+    `read_fake_h5` but without reading the images."""
+    _, labels, shape, attrs = _read_fake(path, task, num_classes, with_images=False)
+    return labels, shape, attrs
+
+
+def _read_fake(path, task, num_classes, with_images: bool
+               ) -> tuple[np.ndarray | None, np.ndarray, tuple[int, ...], dict]:
     path = V.check_h5_path(path)
     with _open_h5(path) as f:
         V.check_keys_present(path, list(f.keys()), list(FAKE_KEYS), _FAKE_KEYS_TEXT)
         _check_split_layout(path, f[FAKE_KEYS[0]], f[FAKE_KEYS[1]], *FAKE_KEYS)
         attrs = _read_attrs(f)
-        images, labels = f[FAKE_KEYS[0]][()], f[FAKE_KEYS[1]][()].reshape(-1)
+        shape = tuple(f[FAKE_KEYS[0]].shape[1:])
+        images = f[FAKE_KEYS[0]][()] if with_images else None
+        labels = f[FAKE_KEYS[1]][()].reshape(-1)
     task = resolve_task(path, task, attrs, labels.dtype)
     V.check_finite(path, FAKE_KEYS[1], labels)
     if task == "classification":
         if num_classes is None and "num_classes" in attrs:
             num_classes = V.check_num_classes(path, attrs["num_classes"])
         V.check_class_ids(path, FAKE_KEYS[1], labels, num_classes)
-    return Split(images, cast_labels(labels, task)), attrs
+    return images, cast_labels(labels, task), shape, attrs
 
 
 def h5_keys(path: str | Path) -> list[str]:

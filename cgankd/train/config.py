@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ..common.errors import UserError
@@ -53,10 +53,9 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def stretch_to(self, epochs: int) -> None:
-        """Run `epochs` epochs instead, step milestones kept at the same fractions of the run."""
-        self.milestones = [round(m * epochs / self.epochs) for m in self.milestones]
-        self.epochs = epochs
+    def stretched(self, epochs: int) -> TrainConfig:
+        """This config for `epochs` epochs, step milestones kept at the same fractions of the run."""
+        return replace(self, epochs=epochs, milestones=[round(m * epochs / self.epochs) for m in self.milestones])
 
     def check(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
@@ -94,7 +93,7 @@ def recipe_config(data: str, arch: str, out: str, *, preset: str | None = None, 
                       schedule=settings["schedule"], milestones=list(settings.get("milestones", [])),
                       gamma=settings.get("gamma", 0.1), warmup=settings.get("warmup", 0.0))
     if overrides.get("epochs") is not None and overrides.get("milestones") is None:
-        cfg.stretch_to(overrides["epochs"])
+        cfg = cfg.stretched(overrides["epochs"])
     for key, value in overrides.items():
         if value is not None:
             setattr(cfg, key, value)

@@ -12,7 +12,7 @@ import torch
 from ..common.devices import memory_format
 from ..common.errors import UserError
 from ..data import (DataBundle, DeviceLoader, LabelNorm, PixelNorm, Split, load_dataset, read_fake_h5,
-                    stratified_subset, train_val_split)
+                    read_fake_labels, stratified_subset, train_val_split)
 from ..data.pipeline import Augment
 from ..presets import get_preset
 from ..tasks import Task
@@ -68,28 +68,41 @@ def normalise_labels(labels: np.ndarray, task: Task) -> np.ndarray:
     return labels.astype(np.int64)
 
 
-def pick_fakes(fake: Split, nfake: int | None, task: Task, seed: int) -> Split:
-    """Classification: nfake // K random fakes per class; regression: a random nfake subset."""
-    if nfake is None or nfake >= len(fake.labels):
-        return fake
+def pick_fake_indices(labels: np.ndarray, nfake: int | None, task: Task, seed: int) -> np.ndarray:
+    """Which fakes to use, sorted. Classification: nfake // K random fakes per class;
+    regression: a random nfake subset; all of them when nfake is None or too large."""
+    if nfake is None or nfake >= len(labels):
+        return np.arange(len(labels))
     rng = np.random.default_rng(seed)
     if task.is_regression:
-        keep = rng.choice(len(fake.labels), nfake, replace=False)
+        keep = rng.choice(len(labels), nfake, replace=False)
     else:
         per_class = nfake // task.num_classes
-        keep = np.concatenate([rng.permutation(np.flatnonzero(fake.labels == c))[:per_class]
+        keep = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:per_class]
                                for c in range(task.num_classes)])
-    return Split(fake.images[np.sort(keep)], fake.labels[np.sort(keep)])
+    return np.sort(keep)
 
 
 def load_fakes(path: str, real: Split, task: Task, nfake: int | None, seed: int) -> Split:
     fake, _ = read_fake_h5(path)
-    if fake.images.shape[1:] != real.images.shape[1:]:
-        raise UserError(f"{path}: fake_images are {tuple(fake.images.shape[1:])} per image, "
+    _check_fakes(path, fake.labels, fake.images.shape[1:], real, task)
+    keep = pick_fake_indices(fake.labels, nfake, task, seed)
+    return fake if len(keep) == len(fake.labels) else _take(fake, keep)
+
+
+def count_fakes(path: str, real: Split, task: Task, nfake: int | None, seed: int) -> int:
+    """How many fakes `load_fakes` would use, read from the labels alone (for --same-steps-as)."""
+    labels, image_shape, _ = read_fake_labels(path)
+    _check_fakes(path, labels, image_shape, real, task)
+    return len(pick_fake_indices(labels, nfake, task, seed))
+
+
+def _check_fakes(path: str, labels: np.ndarray, image_shape: tuple, real: Split, task: Task) -> None:
+    if tuple(image_shape) != tuple(real.images.shape[1:]):
+        raise UserError(f"{path}: fake_images are {tuple(image_shape)} per image, "
                         f"the real data {tuple(real.images.shape[1:])}")
-    if not task.is_regression and (fake.labels.min() < 0 or fake.labels.max() >= task.num_classes):
+    if not task.is_regression and (labels.min() < 0 or labels.max() >= task.num_classes):
         raise UserError(f"{path}: fake_labels must be class ids in [0, {task.num_classes - 1}]")
-    return pick_fakes(fake, nfake, task, seed)
 
 
 def build_training_data(cfg: TrainConfig, reference_task: Task | None = None,
@@ -105,7 +118,7 @@ def build_training_data(cfg: TrainConfig, reference_task: Task | None = None,
         train_idx, val_idx = train_val_split(real.labels, cfg.val_frac, cfg.seed, task.kind)
         real, val = _take(real, train_idx), _take(real, val_idx)
     fake = load_fakes(cfg.fake, real, task, cfg.nfake, cfg.seed) if cfg.fake else None
-    matched = load_fakes(cfg.same_steps_as, real, task, cfg.nfake, cfg.seed) if cfg.same_steps_as else None
+    n_matched = count_fakes(cfg.same_steps_as, real, task, cfg.nfake, cfg.seed) if cfg.same_steps_as else 0
     pixel_norm = reference_pixel_norm or PixelNorm.from_spec(section.get("pixel_norm", "dataset"), real.images)
     augment = Augment.from_spec(section["augment"], label_norm=task.label_norm) if section.get("augment") else None
     images = real.images if fake is None else np.concatenate([real.images, fake.images])
@@ -114,7 +127,7 @@ def build_training_data(cfg: TrainConfig, reference_task: Task | None = None,
                         train=_normalised(Split(images, labels), task), val=_normalised(val, task),
                         test=_normalised(bundle.test, task),
                         n_real=len(real.labels), n_fake=0 if fake is None else len(fake.labels),
-                        n_matched_fake=0 if matched is None else len(matched.labels))
+                        n_matched_fake=n_matched)
 
 
 def _normalised(split: Split | None, task: Task) -> Split | None:

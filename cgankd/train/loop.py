@@ -60,7 +60,10 @@ def _load_reference(path: str | None, device: torch.device, role: str):
     return model, info
 
 
-def _build(cfg: TrainConfig, device: torch.device) -> tuple[TrainingData, Distiller, torch.nn.Module]:
+def _build(cfg: TrainConfig, device: torch.device
+           ) -> tuple[TrainConfig, TrainingData, Distiller, torch.nn.Module]:
+    """Data, student and distiller; for a real-only control (--same-steps-as) also the config
+    stretched to the cGAN-KD run's number of optimiser steps."""
     teacher, teacher_info = _load_reference(cfg.teacher, device, "teacher")
     init_model, init_info = _load_reference(cfg.init, device, "--init")
     reference = init_info or teacher_info
@@ -69,7 +72,7 @@ def _build(cfg: TrainConfig, device: torch.device) -> tuple[TrainingData, Distil
         reference_pixel_norm=PixelNorm.from_dict(reference["pixel_norm"]) if reference and reference["pixel_norm"]
         else None)
     if cfg.same_steps_as:
-        cfg.stretch_to(data.matched_epochs(cfg.epochs))
+        cfg = cfg.stretched(data.matched_epochs(cfg.epochs))
     seed_everything(cfg.seed)
     channels, size, _ = data.img_shape
     student = build_model(cfg.arch, num_classes=data.task.num_classes or 1, in_channels=channels,
@@ -84,7 +87,7 @@ def _build(cfg: TrainConfig, device: torch.device) -> tuple[TrainingData, Distil
         distill_cfg["train_labels"] = data.train.labels     # CRD's exact mode: negatives from other classes
     distiller = build_distiller(cfg.distill, student, teacher, data.task, distill_cfg)
     distiller.to(device=device, memory_format=memory_format(device))
-    return data, distiller, student
+    return cfg, data, distiller, student
 
 
 def _loaders(cfg: TrainConfig, data: TrainingData, device: torch.device) -> Loaders:
@@ -153,7 +156,7 @@ def fit(cfg: TrainConfig, *, stop_after_epoch: int | None = None) -> dict[str, A
         if not cfg.quiet:
             print(f"{cfg.out}: finished earlier; metrics.json kept as it is")
         return json.loads(run.file("metrics.json").read_text())
-    data, distiller, student = _build(cfg, device)
+    cfg, data, distiller, student = _build(cfg, device)
     loaders = _loaders(cfg, data, device)
     task = data.task
     optimizer = torch.optim.SGD(distiller.trainable_parameters(), lr=cfg.lr, momentum=cfg.momentum,
