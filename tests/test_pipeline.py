@@ -254,3 +254,11 @@ def test_val_split_is_disjoint_and_stratified(task):
     for bad in (1.0, -0.1):
         with pytest.raises(UserError, match=r"expected a fraction in \[0, 1\)"):
             train_val_split(labels, bad, seed=0, task=task)
+
+
+def test_augment_spec_round_trips():
+    from cgankd.data.pipeline import Augment
+    spec = {"crop_pad": 2, "flip": True, "flip_label": "negate", "random_resized_crop": False,
+            "scale": [0.5, 1.0], "ratio": [0.75, 1.25]}
+    assert Augment.from_spec(spec).to_spec() == spec
+    assert Augment.from_spec(Augment.from_spec(spec).to_spec()) == Augment.from_spec(spec)

@@ -179,3 +179,12 @@ def test_nfake_takes_equal_counts_per_class_and_the_control_counts_the_same(tmp_
     small = Split(np.zeros((8, 1, 32, 32), np.uint8), real.labels)
     with pytest.raises(UserError, match="fake_images are"):
         count_fakes(str(path), small, task, None, seed=0)
+
+
+def test_config_records_the_preset_augmentation(tiny_classification_h5, tmp_path):
+    from cgankd.data.pipeline import Augment
+    from cgankd.presets import get_preset
+    fit(tiny_cfg(tiny_classification_h5, tmp_path / "run", epochs=1, preset="fashion-mnist"))
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["augment"] == Augment.from_spec(get_preset("fashion-mnist")["data"]["augment"]).to_spec()
+    assert config["augment"]["crop_pad"] > 0

@@ -199,6 +199,12 @@ class Augment:
     def is_identity(self) -> bool:
         return not (self.crop_pad or self.flip or self.random_resized_crop)
 
+    def to_spec(self) -> dict:
+        """The settings as a preset would write them (recorded in a run's config.json)."""
+        return {"crop_pad": self.crop_pad, "flip": self.flip, "flip_label": self.flip_label,
+                "random_resized_crop": self.random_resized_crop, "scale": list(self.scale),
+                "ratio": list(self.ratio)}
+
     def negate(self, y: torch.Tensor) -> torch.Tensor:
         """-y in raw units, expressed in the labels' own (normalised or raw) units."""
         if self.label_norm is None:

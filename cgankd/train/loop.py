@@ -165,7 +165,8 @@ def fit(cfg: TrainConfig, *, stop_after_epoch: int | None = None) -> dict[str, A
                                   and not torch.cuda.is_bf16_supported())
     start_epoch, best, wall = 0, {}, 0.0
     run.start({**cfg.to_dict(), "task": task.to_dict(), "n_real": data.n_real, "n_fake": data.n_fake,
-               "pixel_norm": data.pixel_norm.to_dict()})
+               "pixel_norm": data.pixel_norm.to_dict(),
+               "augment": data.augment.to_spec() if data.augment else None})
     if cfg.resume and run.has_checkpoint():
         state = run.load_checkpoint(device)
         distiller.load_state_dict(state["distiller"])
