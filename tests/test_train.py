@@ -179,6 +179,10 @@ def test_nfake_takes_equal_counts_per_class_and_the_control_counts_the_same(tmp_
     small = Split(np.zeros((8, 1, 32, 32), np.uint8), real.labels)
     with pytest.raises(UserError, match="fake_images are"):
         count_fakes(str(path), small, task, None, seed=0)
+    three_classes = Task("classification", num_classes=3)
+    for read in (load_fakes, count_fakes):
+        with pytest.raises(UserError, match="'fake_labels' has class id 3, expected class ids 0..2"):
+            read(str(path), real, three_classes, None, seed=0)
 
 
 def test_config_records_the_preset_augmentation(tiny_classification_h5, tmp_path):

@@ -84,25 +84,23 @@ def pick_fake_indices(labels: np.ndarray, nfake: int | None, task: Task, seed: i
 
 
 def load_fakes(path: str, real: Split, task: Task, nfake: int | None, seed: int) -> Split:
-    fake, _ = read_fake_h5(path)
-    _check_fakes(path, fake.labels, fake.images.shape[1:], real, task)
+    fake, _ = read_fake_h5(path, task.kind, task.num_classes)
+    _check_image_shape(path, fake.images.shape[1:], real)
     keep = pick_fake_indices(fake.labels, nfake, task, seed)
     return fake if len(keep) == len(fake.labels) else _take(fake, keep)
 
 
 def count_fakes(path: str, real: Split, task: Task, nfake: int | None, seed: int) -> int:
     """How many fakes `load_fakes` would use, read from the labels alone (for --same-steps-as)."""
-    labels, image_shape, _ = read_fake_labels(path)
-    _check_fakes(path, labels, image_shape, real, task)
+    labels, image_shape, _ = read_fake_labels(path, task.kind, task.num_classes)
+    _check_image_shape(path, image_shape, real)
     return len(pick_fake_indices(labels, nfake, task, seed))
 
 
-def _check_fakes(path: str, labels: np.ndarray, image_shape: tuple, real: Split, task: Task) -> None:
+def _check_image_shape(path: str, image_shape: tuple, real: Split) -> None:
     if tuple(image_shape) != tuple(real.images.shape[1:]):
         raise UserError(f"{path}: fake_images are {tuple(image_shape)} per image, "
                         f"the real data {tuple(real.images.shape[1:])}")
-    if not task.is_regression and (labels.min() < 0 or labels.max() >= task.num_classes):
-        raise UserError(f"{path}: fake_labels must be class ids in [0, {task.num_classes - 1}]")
 
 
 def build_training_data(cfg: TrainConfig, reference_task: Task | None = None,
