@@ -57,6 +57,8 @@ def _train_parser(sub) -> None:
     p.add_argument("--ta", help="a trained teaching assistant for --distill takd (skips training one)")
     p.add_argument("--fake", help="fake h5 (cGAN-KD)")
     p.add_argument("--nfake", type=int, help="number of fakes to use (default: all)")
+    p.add_argument("--fake-only", action="store_true",
+                   help="train on the fakes alone, not real + fake (the first half of fakes-then-real)")
     p.add_argument("--same-steps-as", metavar="FAKE",
                    help="real data only, for as many steps as --fake FAKE (with --nfake) would take: "
                         "the real-only control of a cGAN-KD run")

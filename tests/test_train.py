@@ -102,6 +102,13 @@ def test_fake_data_joins_the_training_set(tiny_classification_h5, tmp_path):
                            init=str(tmp_path / "nokd" / "model.pt")))
     assert metrics["n_fake"] == 40   # 40 // 4 classes = 10 per class
     assert metrics["n_real"] == 512
+    alone = fit(tiny_cfg(tiny_classification_h5, tmp_path / "fakes_only", epochs=1, fake=str(fake), nfake=40,
+                         fake_only=True, batch_size=8))
+    assert (alone["n_real"], alone["n_fake"]) == (0, 40)
+    from cgankd.train.dataset import build_training_data
+    data = build_training_data(tiny_cfg(tiny_classification_h5, tmp_path / "x", fake=str(fake), fake_only=True))
+    assert np.array_equal(data.train.images, real.images[:100])
+    assert np.array_equal(data.train.labels, real.labels[:100])
 
 
 def test_real_only_control_takes_as_many_steps_as_the_fake_run(tiny_classification_h5, tmp_path):
@@ -137,6 +144,7 @@ def test_cli_train_then_eval_reports_the_same_metric(tiny_classification_h5, tmp
     (["--arch", "resnet9000"], "resnet9000"),
     (["--arch", "resnet8", "--nfake", "10"], "--nfake needs --fake"),
     (["--arch", "resnet8", "--fake", "/x.h5", "--same-steps-as", "/x.h5"], "cannot go with --fake"),
+    (["--arch", "resnet8", "--fake-only"], "--fake-only needs --fake"),
     (["--arch", "resnet8", "--same-steps-as", "/nonexistent/fake.h5"], "/nonexistent/fake.h5"),
     (["--arch", "resnet8", "--val-frac", "1.5"], "--val-frac"),
     (["--arch", "resnet8", "--warmup", "1"], "--warmup must be in [0, --epochs)"),

@@ -42,6 +42,7 @@ class TrainConfig:
     ta: str | None = None
     fake: str | None = None
     nfake: int | None = None
+    fake_only: bool = False      # train on the fakes alone (fakes first, then real: two runs)
     same_steps_as: str | None = None
     init: str | None = None
     subset: int | None = None
@@ -68,6 +69,8 @@ class TrainConfig:
             raise UserError(f"--val-frac must be in [0, 1) (got {self.val_frac})")
         if self.nfake is not None and not (self.fake or self.same_steps_as):
             raise UserError("--nfake needs --fake FAKE.h5 or --same-steps-as FAKE.h5")
+        if self.fake_only and not self.fake:
+            raise UserError("--fake-only needs --fake FAKE.h5")
         if self.fake and self.same_steps_as:
             raise UserError("--same-steps-as is for real-only controls; it cannot go with --fake")
         if (self.ta_arch or self.ta) and self.distill != "takd":
@@ -106,7 +109,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     recipe = args.recipe or ("fake" if (args.fake or args.same_steps_as or args.init) else "vanilla")
     flags = {name: getattr(args, name) for name in (
         "task", "epochs", "batch_size", "lr", "weight_decay", "schedule", "milestones", "warmup", "seed", "device",
-        "amp", "compile", "teacher", "distill", "ta_arch", "ta", "fake", "nfake", "same_steps_as", "init", "subset",
+        "amp", "compile", "teacher", "distill", "ta_arch", "ta", "fake", "nfake", "fake_only", "same_steps_as", "init", "subset",
         "val_frac", "eval_every", "resume", "quiet")}
     return recipe_config(args.data, args.arch, args.out, preset=args.preset, recipe=recipe,
                          distill_cfg=parse_settings(args.distill_set, "--distill-set"), **flags)

@@ -119,13 +119,23 @@ def build_training_data(cfg: TrainConfig, reference_task: Task | None = None,
     n_matched = count_fakes(cfg.same_steps_as, real, task, cfg.nfake, cfg.seed) if cfg.same_steps_as else 0
     pixel_norm = reference_pixel_norm or PixelNorm.from_spec(section.get("pixel_norm", "dataset"), real.images)
     augment = Augment.from_spec(section["augment"], label_norm=task.label_norm) if section.get("augment") else None
-    images = real.images if fake is None else np.concatenate([real.images, fake.images])
-    labels = real.labels if fake is None else np.concatenate([real.labels.astype(fake.labels.dtype), fake.labels])
+    train = _mix(real, fake, cfg.fake_only)
     return TrainingData(task=task, pixel_norm=pixel_norm, augment=augment,
-                        train=_normalised(Split(images, labels), task), val=_normalised(val, task),
+                        train=_normalised(train, task), val=_normalised(val, task),
                         test=_normalised(bundle.test, task),
-                        n_real=len(real.labels), n_fake=0 if fake is None else len(fake.labels),
+                        n_real=0 if cfg.fake_only else len(real.labels),
+                        n_fake=0 if fake is None else len(fake.labels),
                         n_matched_fake=n_matched)
+
+
+def _mix(real: Split, fake: Split | None, fake_only: bool) -> Split:
+    """What the student trains on: real, real + fake (one shuffled set), or the fakes alone."""
+    if fake is None:
+        return real
+    if fake_only:
+        return fake
+    return Split(np.concatenate([real.images, fake.images]),
+                 np.concatenate([real.labels.astype(fake.labels.dtype), fake.labels]))
 
 
 def _normalised(split: Split | None, task: Task) -> Split | None:
