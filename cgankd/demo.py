@@ -38,6 +38,7 @@ from .train.loop import MODEL_FILE, fit
 
 DATA_DIR = Path("datasets/FashionMNIST")
 VALIDATION_SIZE = 5000   # --validate: held-out training images that stand in for the test split
+EVAL_EVERY = 5           # epochs between scorings of the held-out split (the last epoch is always scored)
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,7 @@ def apply_settings(plan: TaskPlan, pairs: list[str]) -> TaskPlan:
 
 def train_run(data: Path, arch: str, out: Path, *, device: str, recipe: str = "vanilla", **overrides) -> dict:
     return fit(recipe_config(str(data), arch, str(out), recipe=recipe, device=device, resume=True, quiet=False,
-                             **overrides))
+                             eval_every=EVAL_EVERY, **overrides))
 
 
 def fake_arms(plan: TaskPlan, ablation: bool) -> dict[str, dict[str, Any]]:
