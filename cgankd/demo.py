@@ -71,14 +71,16 @@ CDR_RS_SMALL = {"classification": {"dr": {"widths": [256, 128, 64], "epochs": 20
                                "rs": {"burn_in": 100, "batch_size": 200},
                                "sparse_ae": {"epochs": 5, "ch": 16}}}
 
+# Sized for a 2-core CPU (docs/demo.md has the wall time of every stage and why each size is what
+# it is); the investigation behind these sizes ran on validation (`--validate`), not on the test split.
 DEFAULT = (
-    TaskPlan("fashion-mnist", "biggan", n_real=3000, teacher_epochs=30, student_epochs=30, finetune_epochs=10,
-             nfake=6000, fake_overrides={"cdr_rs": CDR_RS_SMALL["classification"], "filter_burn_in": 300},
-             nfake_sweep=(1500, 3000, 6000)),
-    TaskPlan("rotated-fashion-mnist", "ccgan", n_real=3000, teacher_epochs=30, student_epochs=30,
-             finetune_epochs=10, nfake=6000,
+    TaskPlan("fashion-mnist", "biggan", n_real=3000, teacher_epochs=30, student_epochs=20, finetune_epochs=5,
+             nfake=3000, fake_overrides={"cdr_rs": CDR_RS_SMALL["classification"], "filter_burn_in": 300},
+             nfake_sweep=(750, 1500, 3000)),
+    TaskPlan("rotated-fashion-mnist", "ccgan", n_real=3000, teacher_epochs=30, student_epochs=20,
+             finetune_epochs=5, nfake=3000,
              fake_overrides={"cdr_rs": CDR_RS_SMALL["regression"], "label_values": 180, "filter_burn_in": 2000},
-             nfake_sweep=(1500, 3000, 6000)),
+             nfake_sweep=(750, 1500, 3000)),
 )
 
 
@@ -147,7 +149,11 @@ def apply_settings(plan: TaskPlan, pairs: list[str]) -> TaskPlan:
             changes[field_name] = {**changes.get(field_name, getattr(plan, field_name)), sub_key: value}
         else:
             changes[field_name] = tuple(value) if isinstance(value, list) else value
-    return replace(plan, **changes)
+    plan = replace(plan, **changes)
+    if any(n > plan.nfake for n in plan.nfake_sweep):
+        raise UserError(f"--set nfake_sweep={list(plan.nfake_sweep)}: every value must be at most nfake "
+                        f"({plan.nfake}); the sweep draws from the one fake set of NFAKE images")
+    return plan
 
 
 def train_run(data: Path, arch: str, out: Path, *, device: str, recipe: str = "vanilla", **overrides) -> dict:

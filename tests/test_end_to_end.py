@@ -91,6 +91,8 @@ def test_demo_settings_change_the_plan():
     assert plan.nfake == demo.DEFAULT[0].nfake
     with pytest.raises(UserError, match="unknown demo setting"):
         demo.apply_settings(plan, ["n_rea1=5"])
+    with pytest.raises(UserError, match="at most nfake"):
+        demo.apply_settings(plan, ["nfake=1000", "nfake_sweep=[500,2000]"])
 
 
 def test_validation_subset_never_touches_the_test_split(tiny_classification_h5, tmp_path, monkeypatch):
