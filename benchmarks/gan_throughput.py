@@ -4,6 +4,7 @@ and CcGAN with a dataset preset's settings, on synthetic data (no dataset file n
     python benchmarks/gan_throughput.py                      # the two demo presets (28 px, CPU-sized)
     python benchmarks/gan_throughput.py --presets cifar100 steeringangle --device cuda
     python benchmarks/gan_throughput.py --batch-size 64 --iters 5
+    python benchmarks/gan_throughput.py --compare-memory-format   # trainer's channels_last vs NCHW, ratio
 
 One training iteration = d_steps discriminator steps + one generator step + the EMA update.
 """
@@ -11,6 +12,7 @@ One training iteration = d_steps discriminator steps + one generator step + the 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 
@@ -41,7 +43,17 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def bench(name: str, device: torch.device, iters: int, batch_size: int | None, sample_n: int) -> None:
+def use_memory_format(trainer: GanTrainer, fmt: torch.memory_format) -> None:
+    """Put the trainer's networks and real batches in `fmt` (the trainer picks channels_last)."""
+    trainer.memory_format = fmt
+    for net in (trainer.G, trainer.D, trainer.G_ema):
+        if net is not None:
+            net.to(memory_format=fmt)
+
+
+def bench(name: str, device: torch.device, iters: int, batch_size: int | None, sample_n: int,
+          fmt: torch.memory_format | None = None) -> float:
+    """Print and return G+D training iterations per second (`fmt`: force a memory format)."""
     preset = get_preset(name)
     kind = next(iter(preset["gan"]))
     overrides = {"standing_stats": 0, "embed_epochs": 0, "y2h_epochs": 0} if kind == "ccgan" else {"standing_stats": 0}
@@ -51,6 +63,8 @@ def bench(name: str, device: torch.device, iters: int, batch_size: int | None, s
     trainer = GanTrainer(kind, cfg, synthetic_data(preset, kind, device), RunDir(tempfile.mkdtemp()),
                          device=device, quiet=True)
     trainer.setup()                 # CcGAN: untrained label embedding (speed does not depend on it)
+    if fmt is not None:
+        use_memory_format(trainer, fmt)
     bs = cfg["batch_size"]
 
     def iteration() -> None:
@@ -78,9 +92,11 @@ def bench(name: str, device: torch.device, iters: int, batch_size: int | None, s
             g(z[i:i + 500], trainer.cond.embed(labels[i:i + 500]))
         sync(device)
         sample_ips = sample_n / (time.perf_counter() - t0)
+    label = "" if fmt is None else ("  channels_last" if fmt == torch.channels_last else "  NCHW")
     print(f"{name:>22} {kind:>7}  {cfg['batch_size']:>5}x{cfg['d_steps']} D  "
           f"train {train_its:7.2f} it/s ({train_its * bs * cfg['d_steps']:8.0f} real img/s)   "
-          f"sample {sample_ips:9.0f} img/s", flush=True)
+          f"sample {sample_ips:9.0f} img/s{label}", flush=True)
+    return train_its
 
 
 def main() -> None:
@@ -91,12 +107,23 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, help="override the presets' batch size")
     parser.add_argument("--sample-n", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=2, help="CPU threads (torch.set_num_threads)")
+    parser.add_argument("--compare-memory-format", action="store_true",
+                        help="train each preset in NCHW and in channels_last, alternating, and print the ratio")
+    parser.add_argument("--repeats", type=int, default=3, help="with --compare-memory-format: rounds per format")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
     for name in args.presets:
-        bench(name, device, args.iters, args.batch_size, args.sample_n)
+        if not args.compare_memory_format:
+            bench(name, device, args.iters, args.batch_size, args.sample_n)
+            continue
+        rates: dict[torch.memory_format, list[float]] = {torch.contiguous_format: [], torch.channels_last: []}
+        for _ in range(args.repeats):          # alternate, so that a change in machine load hits both
+            for fmt, found in rates.items():
+                found.append(bench(name, device, args.iters, args.batch_size, args.sample_n, fmt))
+        nchw, cl = (statistics.median(rates[f]) for f in (torch.contiguous_format, torch.channels_last))
+        print(f"{name:>22}  median train it/s: NCHW {nchw:.2f}, channels_last {cl:.2f}, ratio {cl / nchw:.2f}x")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..common.devices import memory_format
 from ..common.errors import UserError
 from ..common.runs import CHECKPOINT
 from ..data.labels import LabelNorm
@@ -94,7 +95,7 @@ def load_gan(path: str | Path, *, device: torch.device | str = "cpu", ema: bool 
     weights = state["G_ema"] if ema and state.get("G_ema") is not None else state["G"]
     used_ema = ema and state.get("G_ema") is not None
     g.load_state_dict(weights)
-    g.to(device).eval().requires_grad_(False)
+    g.to(device, memory_format=memory_format(torch.device(device))).eval().requires_grad_(False)
     y2h = None
     if state.get("embed"):
         y2h = LabelToEmbedding(cfg["dim_embed"])
