@@ -88,8 +88,8 @@ class GanTrainer:
             seed_everything(self.seed)
         self.G, self.D = build_networks(self.kind, cfg, img_size=data.img_size, channels=data.channels,
                                         num_classes=data.num_classes)
-        # channels_last: 1.28x G+D iterations per second for the Fashion-MNIST BigGAN on one CPU
-        # thread (docs/benchmarks.md), the fast path on GPUs
+        # channels_last: 1.24-1.27x G+D iterations per second for the demo GANs on one CPU thread
+        # (benchmarks/gan_throughput.py --compare-memory-format, docs/benchmarks.md); the fast path on GPUs
         self.G.to(self.device, memory_format=self.memory_format)
         self.D.to(self.device, memory_format=self.memory_format)
         self.G_ema = None
