@@ -59,6 +59,8 @@ def _train_parser(sub) -> None:
     p.add_argument("--nfake", type=int, help="number of fakes to use (default: all)")
     p.add_argument("--fake-only", action="store_true",
                    help="train on the fakes alone, not real + fake (the first half of fakes-then-real)")
+    p.add_argument("--fake-weight", type=float,
+                   help="weight of a fake's task loss, a real image's being 1 (default 1: one plain mixed set)")
     p.add_argument("--same-steps-as", metavar="FAKE",
                    help="real data only, for as many steps as --fake FAKE (with --nfake) would take: "
                         "the real-only control of a cGAN-KD run")

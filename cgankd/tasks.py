@@ -46,11 +46,15 @@ class Task:
     def higher_is_better(self) -> bool:
         return not self.is_regression
 
-    def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Mean loss; `y` is a class index (long) or a normalised label (float)."""
+    def loss(self, out: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean loss; `y` is a class index (long) or a normalised label (float). With `weight`
+        (B,), the mean of the per-sample losses times their weights."""
+        reduction = "mean" if weight is None else "none"
         if self.is_regression:
-            return F.mse_loss(out.float().view(-1), y.float().view(-1))
-        return F.cross_entropy(out.float(), y)
+            losses = F.mse_loss(out.float().view(-1), y.float().view(-1), reduction=reduction)
+        else:
+            losses = F.cross_entropy(out.float(), y, reduction=reduction)
+        return losses if weight is None else (losses * weight).mean()
 
     def predict(self, out: torch.Tensor) -> torch.Tensor:
         """Class ids, or normalised predictions (B,)."""

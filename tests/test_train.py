@@ -200,3 +200,57 @@ def test_config_records_the_preset_augmentation(tiny_classification_h5, tmp_path
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["augment"] == Augment.from_spec(get_preset("fashion-mnist")["data"]["augment"]).to_spec()
     assert config["augment"]["crop_pad"] > 0
+
+
+def test_weighted_task_loss_matches_hand_computed_values():
+    from cgankd.tasks import Task
+    from cgankd.data import LabelNorm
+    reg = Task("regression", label_norm=LabelNorm(0.0, 1.0))
+    out, y, w = torch.tensor([[0.5], [0.0], [1.0]]), torch.tensor([0.0, 0.0, 0.5]), torch.tensor([1.0, 3.0, 0.5])
+    # per-sample squared errors 0.25, 0, 0.25 -> (0.25 + 0 + 0.125) / 3
+    assert math.isclose(reg.loss(out, y, w).item(), 0.125, rel_tol=1e-6)
+    assert math.isclose(reg.loss(out, y).item(), 0.5 / 3, rel_tol=1e-6)
+    cls = Task("classification", num_classes=2)
+    logits, labels = torch.tensor([[0.0, 0.0], [2.0, 0.0]]), torch.tensor([0, 1])
+    ce = [math.log(2), math.log(1 + math.exp(2))]
+    assert math.isclose(cls.loss(logits, labels, torch.tensor([2.0, 0.0])).item(), 2 * ce[0] / 2, rel_tol=1e-6)
+
+
+def test_fake_weight_scales_only_the_rows_after_the_real_ones():
+    from cgankd.distill import build_distiller
+    from cgankd.models import build_model
+    from cgankd.tasks import Task
+    task = Task("classification", num_classes=3)
+    student = build_model("resnet8", num_classes=3, in_channels=1, img_size=28)
+    distiller = build_distiller(None, student, None, task, {"n_real": 4, "fake_weight": 0.25})
+    index = torch.tensor([0, 5, 3, 4])
+    assert distiller.sample_weight(index).tolist() == [1.0, 0.25, 1.0, 0.25]
+    x, y = torch.randn(4, 1, 28, 28), torch.tensor([0, 1, 2, 0])
+    only_fakes = build_distiller(None, student, None, task, {"n_real": 4, "fake_weight": 0.0})
+    _, losses = only_fakes.forward_train(x, y, torch.tensor([4, 5, 6, 7]))
+    assert losses["ce"].item() == 0.0
+    assert build_distiller(None, student, None, task, {"n_real": 4}).sample_weight(index) is None
+
+
+def test_fake_weight_needs_a_mixed_real_and_fake_set(tiny_classification_h5, tmp_path):
+    from cgankd.common.errors import UserError
+    with pytest.raises(UserError, match="--fake-weight"):
+        tiny_cfg(tiny_classification_h5, tmp_path / "a", fake_weight=0.5).check()
+    with pytest.raises(UserError, match="--fake-weight"):
+        tiny_cfg(tiny_classification_h5, tmp_path / "b", fake="f.h5", fake_only=True, fake_weight=0.5).check()
+    with pytest.raises(UserError, match="at least 0"):
+        tiny_cfg(tiny_classification_h5, tmp_path / "c", fake="f.h5", fake_weight=-1.0).check()
+
+
+def test_fake_weight_zero_learns_nothing_from_the_fakes(tiny_classification_h5, tmp_path):
+    """With fake weight 0 the fakes' labels cannot matter: scrambling them leaves the weights alone."""
+    from cgankd.data import load_dataset
+    real = load_dataset(tiny_classification_h5).train
+    runs = []
+    for name, labels in (("true", real.labels[:64]), ("scrambled", (real.labels[:64] + 1) % 4)):
+        fake = tmp_path / f"{name}.h5"
+        write_fake_h5(fake, real.images[:64], labels, {"source": "test"})
+        fit(tiny_cfg(tiny_classification_h5, tmp_path / name, epochs=1, fake=str(fake), fake_weight=0.0))
+        runs.append(torch.load(tmp_path / name / "model.pt", weights_only=False))
+    a, b = (r["model"] for r in runs)
+    assert all(torch.equal(a[k], b[k]) for k in a)

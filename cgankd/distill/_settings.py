@@ -59,7 +59,7 @@ TABLE: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
 
 # Keys the trainer puts into cfg next to the method settings.
 TRAINER_KEYS = frozenset({"n_data", "img_shape", "with_fake", "epochs", "train_labels", "quiet", "lr",
-                          "weight_decay", "momentum", "batch_size", "device"})
+                          "weight_decay", "momentum", "batch_size", "device", "n_real", "fake_weight"})
 
 
 def method_settings(name: str, cfg: dict[str, Any]) -> dict[str, Any]:

@@ -71,6 +71,9 @@ class Distiller(nn.Module):
         if self.opts["b"] and not own_terms:
             raise UserError(f"--distill {self.name} has no main-stage term; its weight b does not apply")
         self.epoch = 0.0  # set by the trainer before each step (fractional within an epoch)
+        # Training rows from n_real on are fakes; their task loss is scaled by fake_weight.
+        self.n_real = self.cfg.get("n_real")
+        self.fake_weight = float(self.cfg.get("fake_weight", 1.0))
         # Kept out of the module tree so that it is neither optimised nor checkpointed.
         self._teacher = [teacher] if teacher is not None else []
         if teacher is not None:
@@ -124,6 +127,13 @@ class Distiller(nn.Module):
             return nn.functional.mse_loss(s_out.float().view(-1), t_out.float().view(-1))
         return soft_kl(s_out, t_out, self.opts["T"])
 
+    def sample_weight(self, index: torch.Tensor | None) -> torch.Tensor | None:
+        """Per-sample task-loss weights: 1 for real rows, fake_weight for fakes (None: all 1)."""
+        if self.fake_weight == 1.0 or index is None or self.n_real is None:
+            return None
+        ones = torch.ones(index.shape, device=index.device)
+        return torch.where(index >= self.n_real, ones * self.fake_weight, ones)
+
     def task_loss_name(self) -> str:
         return "mse" if self.task.is_regression else "ce"
 
@@ -139,7 +149,7 @@ class Distiller(nn.Module):
             s_feats, s_out = self.student(x, is_feat=True)
         else:
             s_out = self.student(x)
-        losses = {self.task_loss_name(): r * self.task.loss(s_out, y)}
+        losses = {self.task_loss_name(): r * self.task.loss(s_out, y, self.sample_weight(index))}
         if self.teacher is None or not (a or b):
             return s_out, losses
         t_feats, t_out = self.teacher_forward(x, features)

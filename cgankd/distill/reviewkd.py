@@ -87,7 +87,7 @@ class ReviewKD(Distiller):
             review = hcl([f.float() for f in fused], t_maps)
         warmup_epochs = self.opts["warmup_frac"] * self.cfg.get("epochs", REFERENCE_EPOCHS)
         warm = min(1.0, self.epoch / warmup_epochs) if warmup_epochs > 0 else 1.0
-        losses = {self.task_loss_name(): self.opts["r"] * self.task.loss(s_out, y),
+        losses = {self.task_loss_name(): self.opts["r"] * self.task.loss(s_out, y, self.sample_weight(index)),
                   self.loss_name: self.opts["b"] * warm * review}
         if self.opts["a"]:
             losses["kd"] = self.opts["a"] * self.kd_loss(s_out, t_out)

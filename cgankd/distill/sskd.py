@@ -84,7 +84,7 @@ class SSKD(Distiller):
                                o["ratio_ss"])
         upright = s_out4[:, 0]
         losses = {
-            "ce": o["r"] * F.cross_entropy(upright, y),
+            "ce": o["r"] * self.task.loss(upright, y, self.sample_weight(index)),
             "kd": o["a"] * soft_kl(upright, t_out4[:, 0], o["T"]),
             "tf": o["b"] * soft_kl(s_rot[keep_tf], t_rot[keep_tf], o["tf_T"]),
             "ss": o["c"] * soft_kl(s_simi[keep_ss], t_simi[keep_ss], o["ss_T"]),

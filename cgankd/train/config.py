@@ -43,6 +43,7 @@ class TrainConfig:
     fake: str | None = None
     nfake: int | None = None
     fake_only: bool = False      # train on the fakes alone (fakes first, then real: two runs)
+    fake_weight: float = 1.0     # the task loss of a fake counts this much (a real one: 1)
     same_steps_as: str | None = None
     init: str | None = None
     subset: int | None = None
@@ -69,6 +70,10 @@ class TrainConfig:
             raise UserError(f"--val-frac must be in [0, 1) (got {self.val_frac})")
         if self.nfake is not None and not (self.fake or self.same_steps_as):
             raise UserError("--nfake needs --fake FAKE.h5 or --same-steps-as FAKE.h5")
+        if self.fake_weight != 1.0 and (not self.fake or self.fake_only):
+            raise UserError("--fake-weight weighs fakes against real images: it needs --fake and no --fake-only")
+        if self.fake_weight < 0:
+            raise UserError(f"--fake-weight must be at least 0 (got {self.fake_weight})")
         if self.fake_only and not self.fake:
             raise UserError("--fake-only needs --fake FAKE.h5")
         if self.fake and self.same_steps_as:
@@ -109,7 +114,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     recipe = args.recipe or ("fake" if (args.fake or args.same_steps_as or args.init) else "vanilla")
     flags = {name: getattr(args, name) for name in (
         "task", "epochs", "batch_size", "lr", "weight_decay", "schedule", "milestones", "warmup", "seed", "device",
-        "amp", "compile", "teacher", "distill", "ta_arch", "ta", "fake", "nfake", "fake_only", "same_steps_as", "init", "subset",
-        "val_frac", "eval_every", "resume", "quiet")}
+        "amp", "compile", "teacher", "distill", "ta_arch", "ta", "fake", "nfake", "fake_only", "fake_weight",
+        "same_steps_as", "init", "subset", "val_frac", "eval_every", "resume", "quiet")}
     return recipe_config(args.data, args.arch, args.out, preset=args.preset, recipe=recipe,
                          distill_cfg=parse_settings(args.distill_set, "--distill-set"), **flags)

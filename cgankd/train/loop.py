@@ -82,7 +82,7 @@ def _build(cfg: TrainConfig, device: torch.device
             raise UserError(f"--init {cfg.init} is a {init_info['arch']}, not a {cfg.arch}")
         student.load_state_dict(init_model.state_dict())
     distill_cfg = {"n_data": len(data.train.labels), "img_shape": data.img_shape, "with_fake": data.n_fake > 0,
-                   "epochs": cfg.epochs, **cfg.distill_cfg}
+                   "epochs": cfg.epochs, "n_real": data.n_real, "fake_weight": cfg.fake_weight, **cfg.distill_cfg}
     if not data.task.is_regression:
         distill_cfg["train_labels"] = data.train.labels     # CRD's exact mode: negatives from other classes
     distiller = build_distiller(cfg.distill, student, teacher, data.task, distill_cfg)
