@@ -73,3 +73,11 @@ def test_distill_fake_script_needs_its_nokd_students(tmp_path):
     done = subprocess.run(["bash", str(ROOT / "FashionMNIST/scripts/run_distill_fake.sh")], env=env,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "run_vanilla.sh first" in done.stderr
+
+
+def test_rotated_resnet20_script_restarts_from_the_first_cycle(tmp_path):
+    calls = run_script("FashionMNIST/scripts/train_rotated_resnet20.sh", tmp_path)
+    first, second = calls
+    assert (flag(first, "--epochs"), flag(first, "--lr"), flag(first, "--init")) == ("40", "0.01", None)
+    assert flag(second, "--init") == str(Path(flag(first, "--out")) / "model.pt")
+    assert (flag(second, "--epochs"), flag(second, "--lr")) == ("10", "0.01")
