@@ -43,14 +43,6 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def use_memory_format(trainer: GanTrainer, fmt: torch.memory_format) -> None:
-    """Put the trainer's networks and real batches in `fmt` (the trainer picks channels_last)."""
-    trainer.memory_format = fmt
-    for net in (trainer.G, trainer.D, trainer.G_ema):
-        if net is not None:
-            net.to(memory_format=fmt)
-
-
 def bench(name: str, device: torch.device, iters: int, batch_size: int | None, sample_n: int,
           fmt: torch.memory_format | None = None) -> float:
     """Print and return G+D training iterations per second (`fmt`: force a memory format)."""
@@ -61,10 +53,8 @@ def bench(name: str, device: torch.device, iters: int, batch_size: int | None, s
         overrides["batch_size"] = batch_size
     cfg = gan_config(kind, preset["gan"], overrides)
     trainer = GanTrainer(kind, cfg, synthetic_data(preset, kind, device), RunDir(tempfile.mkdtemp()),
-                         device=device, quiet=True)
+                         device=device, quiet=True, layout=fmt)
     trainer.setup()                 # CcGAN: untrained label embedding (speed does not depend on it)
-    if fmt is not None:
-        use_memory_format(trainer, fmt)
     bs = cfg["batch_size"]
 
     def iteration() -> None:

@@ -131,8 +131,7 @@ class Distiller(nn.Module):
         """Per-sample task-loss weights: 1 for real rows, fake_weight for fakes (None: all 1)."""
         if self.fake_weight == 1.0 or index is None or self.n_real is None:
             return None
-        ones = torch.ones(index.shape, device=index.device)
-        return torch.where(index >= self.n_real, ones * self.fake_weight, ones)
+        return torch.where(index >= self.n_real, self.fake_weight, 1.0)
 
     def task_loss_name(self) -> str:
         return "mse" if self.task.is_regression else "ce"

@@ -71,11 +71,12 @@ def vicinity_params(cfg: dict, labels: torch.Tensor) -> tuple[float, float]:
 
 class GanTrainer:
     def __init__(self, kind: str, cfg: dict, data: GanData, run: RunDir, *, device: torch.device, seed: int = 0,
-                 quiet: bool = False):
+                 quiet: bool = False, layout: torch.memory_format | None = None):
         self.kind, self.cfg, self.data, self.run = kind, cfg, data, run
         self.device, self.seed, self.quiet = device, seed, quiet
         self.iteration = 0
-        self.memory_format = memory_format(device)
+        # Of the networks and real batches; None: the device's fast layout (a benchmark compares both).
+        self.memory_format = layout or memory_format(device)
         self.embed_info: dict[str, Any] | None = None
         self.y2h: LabelToEmbedding | None = None
         self.h2y: nn.Module | None = None
