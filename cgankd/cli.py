@@ -12,9 +12,21 @@ import sys
 
 from .common.errors import UserError
 
-KD_METHODS = ("kd", "hint", "attention", "similarity", "correlation", "vid", "rkd", "pkt", "abound",
-              "factor", "fsp", "nst", "crd", "sskd", "takd", "reviewkd")
 
+class RegistryChoices:
+    """argparse choices read from a registry when first needed, so `cgankd --help` imports no torch."""
+
+    def __init__(self, module: str, names: str):
+        self.module, self.names = module, names
+
+    def _names(self) -> list[str]:
+        return getattr(importlib.import_module(self.module), self.names)()
+
+    def __iter__(self):
+        return iter(self._names())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
 
 def _data_parsers(sub) -> None:
     data = sub.add_parser("data", help="prepare or check h5 datasets").add_subparsers(dest="action", required=True)
@@ -50,7 +62,8 @@ def _train_parser(sub) -> None:
     p.add_argument("--amp", action="store_true", help="mixed precision (bf16 where supported; GPU only)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--teacher", help="teacher checkpoint for KD")
-    p.add_argument("--distill", choices=KD_METHODS, help="KD method (RepDistiller names)")
+    p.add_argument("--distill", choices=RegistryChoices("cgankd.distill", "distiller_names"), metavar="METHOD",
+                   help="KD method: %(choices)s")
     p.add_argument("--distill-set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a KD setting, e.g. --distill-set T=4 (repeatable)")
     p.add_argument("--ta-arch", help="teaching-assistant net for --distill takd (trained first, into OUT/ta)")

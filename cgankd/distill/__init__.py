@@ -4,6 +4,6 @@
 plain task loss (NOKD and cGAN-KD without KD).
 """
 
-from .base import Distiller, build_distiller, distiller_names, register_distiller
+from .base import Distiller, build_distiller, display_name, distiller_names, register_distiller
 
-__all__ = ["Distiller", "build_distiller", "distiller_names", "register_distiller"]
+__all__ = ["Distiller", "build_distiller", "display_name", "distiller_names", "register_distiller"]

@@ -23,7 +23,7 @@ def boundary_loss(s: torch.Tensor, t: torch.Tensor, margin: float) -> torch.Tens
     return loss.sum()
 
 
-@register_distiller("abound")
+@register_distiller("abound", "AB")
 class AB(Distiller):
     needs_teacher = True
     has_stage = True

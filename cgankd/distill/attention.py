@@ -14,7 +14,7 @@ def attention_map(f: torch.Tensor, p: float) -> torch.Tensor:
     return F.normalize(f.pow(p).mean(1).flatten(1), dim=1)
 
 
-@register_distiller("attention")
+@register_distiller("attention", "AT")
 class AT(Distiller):
     needs_teacher = True
     uses_features = True

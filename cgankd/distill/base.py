@@ -31,25 +31,36 @@ _REGISTRY: dict[str, type["Distiller"]] = {}
 BatchSource = Callable[[], Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]]
 
 
-def register_distiller(name: str):
+def register_distiller(name: str, display: str):
+    """Register a method under its command-line name; `display` is how tables name it (BLKD, ...)."""
     def add(cls: type[Distiller]) -> type[Distiller]:
         if name in _REGISTRY:
             raise ValueError(f"distiller {name!r} registered twice")
-        cls.name = name
+        cls.name, cls.display_name = name, display
         _REGISTRY[name] = cls
         return cls
     return add
 
 
 def distiller_names() -> list[str]:
+    """The KD methods' command-line names (RepDistiller's, plus the later methods)."""
     _load_methods()
     return sorted(n for n in _REGISTRY if n != "none")
+
+
+def display_name(name: str) -> str:
+    """How tables name method `name` (e.g. kd -> BLKD)."""
+    _load_methods()
+    if name not in _REGISTRY:
+        raise UserError(f"unknown distillation method {name!r}; known: {', '.join(distiller_names())}")
+    return _REGISTRY[name].display_name
 
 
 class Distiller(nn.Module):
     """Plain training (NOKD): the task loss only. KD methods subclass and add their terms."""
 
     name = "none"
+    display_name = "none"
     needs_teacher = False
     classification_only = False
     uses_features = False   # method_loss reads the feature lists of both nets
@@ -185,7 +196,7 @@ class Distiller(nn.Module):
                 "weight_decay": self.opts["init_weight_decay"], "quiet": bool(self.cfg.get("quiet", False))}
 
 
-register_distiller("none")(Distiller)
+register_distiller("none", "none")(Distiller)
 
 
 def build_distiller(name: str | None, student: nn.Module, teacher: nn.Module | None, task: Task,

@@ -28,7 +28,7 @@ def rbf_correlation(e: torch.Tensor, gamma: float, order: int) -> torch.Tensor:
     return math.exp(-2 * gamma) * sum(terms)
 
 
-@register_distiller("correlation")
+@register_distiller("correlation", "CC")
 class CC(Distiller):
     needs_teacher = True
     uses_features = True

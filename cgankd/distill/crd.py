@@ -59,7 +59,7 @@ class NegativeSampler(nn.Module):
         return self.order[u + (u >= start).long() * count]
 
 
-@register_distiller("crd")
+@register_distiller("crd", "CRD")
 class CRD(Distiller):
     needs_teacher = True
     uses_features = True

@@ -39,7 +39,7 @@ class Paraphraser(nn.Module):
         return self.decoder(self.encoder(x))
 
 
-@register_distiller("factor")
+@register_distiller("factor", "FT")
 class FT(Distiller):
     needs_teacher = True
     uses_features = True

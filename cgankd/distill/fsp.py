@@ -22,7 +22,7 @@ def flow_matrices(feats) -> list[torch.Tensor]:
     return out
 
 
-@register_distiller("fsp")
+@register_distiller("fsp", "FSP")
 class FSP(Distiller):
     needs_teacher = True
     has_stage = True

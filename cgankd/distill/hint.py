@@ -15,7 +15,7 @@ from ._common import ConvReg, run_stage
 from .base import Distiller, register_distiller
 
 
-@register_distiller("hint")
+@register_distiller("hint", "FitNet")
 class FitNet(Distiller):
     needs_teacher = True
     uses_features = True

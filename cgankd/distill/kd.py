@@ -10,11 +10,11 @@ from __future__ import annotations
 from .base import Distiller, register_distiller
 
 
-@register_distiller("kd")
+@register_distiller("kd", "BLKD")
 class KD(Distiller):
     needs_teacher = True
 
 
-@register_distiller("takd")
+@register_distiller("takd", "TAKD")
 class TAKD(KD):
     pass

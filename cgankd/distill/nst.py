@@ -20,7 +20,7 @@ def nst_loss(s: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return poly_kernel_mean(t, t) + poly_kernel_mean(s, s) - 2 * poly_kernel_mean(s, t)
 
 
-@register_distiller("nst")
+@register_distiller("nst", "NST")
 class NST(Distiller):
     needs_teacher = True
     uses_features = True

@@ -16,7 +16,7 @@ def cosine_distribution(f: torch.Tensor) -> torch.Tensor:
     return sim / sim.sum(dim=1, keepdim=True)
 
 
-@register_distiller("pkt")
+@register_distiller("pkt", "PKT")
 class PKT(Distiller):
     needs_teacher = True
     uses_features = True

@@ -57,7 +57,7 @@ def hcl(s_maps, t_maps) -> torch.Tensor:
     return total
 
 
-@register_distiller("reviewkd")
+@register_distiller("reviewkd", "ReviewKD")
 class ReviewKD(Distiller):
     needs_teacher = True
     loss_name = "review"

@@ -26,7 +26,7 @@ def triplet_angles(e: torch.Tensor) -> torch.Tensor:
     return torch.bmm(diff, diff.transpose(1, 2)).flatten()
 
 
-@register_distiller("rkd")
+@register_distiller("rkd", "RKD")
 class RKD(Distiller):
     needs_teacher = True
     uses_features = True

@@ -14,7 +14,7 @@ def similarity_matrix(f: torch.Tensor) -> torch.Tensor:
     return F.normalize(f @ f.t(), dim=1)
 
 
-@register_distiller("similarity")
+@register_distiller("similarity", "SP")
 class SP(Distiller):
     needs_teacher = True
     uses_features = True

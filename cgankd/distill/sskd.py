@@ -49,7 +49,7 @@ def keep_by_rank(t_scores: torch.Tensor, target: torch.Tensor, ratio: float) -> 
     return torch.sort(torch.argsort(rank, stable=True)[:keep]).values
 
 
-@register_distiller("sskd")
+@register_distiller("sskd", "SSKD")
 class SSKD(Distiller):
     needs_teacher = True
     classification_only = True

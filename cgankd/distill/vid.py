@@ -33,7 +33,7 @@ class VariationalRegressor(nn.Module):
         return (0.5 * ((self.mean(s) - t).pow(2) / var + var.log())).mean()
 
 
-@register_distiller("vid")
+@register_distiller("vid", "VID")
 class VID(Distiller):
     needs_teacher = True
     uses_features = True

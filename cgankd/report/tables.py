@@ -16,10 +16,7 @@ from typing import Iterable
 
 from ..common.errors import UserError
 from ..common.files import atomic_path
-
-DISTILL_NAMES = {"kd": "BLKD", "hint": "FitNet", "attention": "AT", "similarity": "SP", "correlation": "CC",
-                 "vid": "VID", "rkd": "RKD", "pkt": "PKT", "abound": "AB", "factor": "FT", "fsp": "FSP",
-                 "nst": "NST", "crd": "CRD", "sskd": "SSKD", "takd": "TAKD", "reviewkd": "ReviewKD"}
+from ..distill import display_name
 
 
 @dataclass
@@ -38,7 +35,7 @@ class RunResult:
 
 
 def arm_name(config: dict) -> str:
-    method = DISTILL_NAMES.get(config.get("distill") or "", None)
+    method = display_name(config["distill"]) if config.get("distill") else None
     if config.get("fake"):
         return "cGAN-KD" + (f" + {method}" if method else "")
     real_only = " (real only, same steps)" if config.get("same_steps_as") else ""
