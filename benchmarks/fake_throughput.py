@@ -21,11 +21,11 @@ from pathlib import Path
 from cgankd.common.devices import pick_device
 from cgankd.common.seeding import seed_everything
 from cgankd.data import load_dataset
-from cgankd.demo import CDR_RS_SMALL
 from cgankd.fake.commands import preset_settings
 from cgankd.fake.judge import TeacherJudge
 from cgankd.fake.make import make_fake_set
 from cgankd.gans.sampling import load_gan, sample_labels
+from cgankd.models.trained import TrainedNet
 
 
 def demo_paths(root: Path) -> tuple[str, str, str]:
@@ -35,13 +35,12 @@ def demo_paths(root: Path) -> tuple[str, str, str]:
     return str(root / "gan"), str(root / "teacher" / "model.pt"), str(subsets[0])
 
 
-def timed_make(gan, judge, real, data: str, nfake: int, teacher: str, device, **values) -> tuple[float, dict]:
-    task = "regression" if gan.is_regression else "classification"
-    extra = {"label_values": min(180, nfake)} if gan.is_regression else {}
-    settings = preset_settings(data, None, nfake=nfake, cdr_rs=CDR_RS_SMALL[task], **extra, **values)
+def timed_make(gan, judge, real, preset: str, nfake: int, device, **values) -> tuple[float, dict]:
+    """One fake set with the preset's settings (the demo's sizes for the embedded datasets)."""
+    settings = preset_settings(preset, nfake=nfake, **values)
     seed_everything(0)
     start = time.perf_counter()
-    fakes = make_fake_set(gan, judge, real, settings, feature_net=teacher, device=device, progress=False)
+    fakes = make_fake_set(gan, judge, real, settings, feature_net=judge.net, device=device, progress=False)
     return time.perf_counter() - start, fakes.stats
 
 
@@ -50,11 +49,12 @@ def main() -> None:
     p.add_argument("--root", default="demo_out/fashion-mnist", help="a demo task folder (gan/, teacher/, subset h5)")
     p.add_argument("--gan"), p.add_argument("--teacher"), p.add_argument("--data")
     p.add_argument("--nfake", type=int, default=2000)
+    p.add_argument("--preset", default="fashion-mnist", help="preset whose fake settings are used")
     p.add_argument("--device", default="auto")
     args = p.parse_args()
     gan_dir, teacher, data = demo_paths(Path(args.root)) if not args.gan else (args.gan, args.teacher, args.data)
     device = pick_device(args.device)
-    judge = TeacherJudge.from_checkpoint(teacher, device)
+    judge = TeacherJudge(TrainedNet.load(teacher, device, "teacher"))
     gan = load_gan(gan_dir, device=device)
     real = load_dataset(data, task=judge.task.kind).train
     print(f"device {device}, GAN {gan_dir}, teacher {teacher}, NFAKE {args.nfake}")
@@ -67,7 +67,7 @@ def main() -> None:
     for name, values in (("sample -> teacher labels", {"subsample": "none", "rho": 1.0}),
                          ("sample -> filter -> adjust", {"subsample": "none"}),
                          ("sample -> cDR-RS -> filter -> adjust", {"subsample": "cdr-rs"})):
-        seconds, stats = timed_make(gan, judge, real, data, args.nfake, teacher, device, **values)
+        seconds, stats = timed_make(gan, judge, real, args.preset, args.nfake, device, **values)
         rate = args.nfake / seconds
         print(f"{name:<36} {seconds:8.1f} {rate:9.1f} {stats['gan_samples']:12d} {rate / base:8.2f}x")
         if "cdr_rs_acceptance_rate" in stats:

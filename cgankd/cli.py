@@ -28,6 +28,12 @@ class RegistryChoices:
     def __contains__(self, name: object) -> bool:
         return name in self._names()
 
+def _num_classes_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--num-classes", type=int, metavar="K",
+                   help="the class count, when some classes have no training images on purpose "
+                        "(otherwise a gap in the class ids is an error)")
+
+
 def _data_parsers(sub) -> None:
     data = sub.add_parser("data", help="prepare or check h5 datasets").add_subparsers(dest="action", required=True)
     p = data.add_parser("prepare", help="write the embedded datasets as h5 files")
@@ -38,6 +44,7 @@ def _data_parsers(sub) -> None:
     p = data.add_parser("check", help="validate an h5 file and print a summary; exit 2 when bad")
     p.add_argument("file")
     p.add_argument("--task", choices=["classification", "regression"])
+    _num_classes_flag(p)
     p.set_defaults(handler="cgankd.data.commands:check")
 
 
@@ -47,7 +54,8 @@ def _train_parser(sub) -> None:
     p.add_argument("--arch", required=True, help="model name from the registry")
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--task", choices=["classification", "regression"])
-    p.add_argument("--preset", help="dataset preset (default: guessed from the file name)")
+    _num_classes_flag(p)
+    p.add_argument("--preset", help="dataset preset (default: the one the data file declares, else generic settings)")
     p.add_argument("--recipe", choices=["vanilla", "fake"],
                    help="preset recipe (default: fake with --fake, --same-steps-as or --init)")
     p.add_argument("--epochs", type=int)
@@ -101,7 +109,8 @@ def _gan_parsers(sub) -> None:
     p.add_argument("--data", required=True)
     p.add_argument("--gan", required=True, choices=["biggan", "ccgan"])
     p.add_argument("--out", required=True)
-    p.add_argument("--preset")
+    p.add_argument("--preset", help="dataset preset (default: the one the data file declares, else generic settings)")
+    _num_classes_flag(p)
     p.add_argument("--iters", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--seed", type=int, default=0)
@@ -115,6 +124,7 @@ def _gan_parsers(sub) -> None:
     p.add_argument("--ckpt", required=True)
     p.add_argument("--n", type=int, required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--no-ema", action="store_true", help="sample the raw generator instead of its EMA")
     p.add_argument("--grid", metavar="PNG", help="also write a sample grid: one row per class / label value")
@@ -140,15 +150,18 @@ def _fake_parser(sub) -> None:
     p.add_argument("--gan", required=True, help="GAN checkpoint")
     p.add_argument("--teacher", required=True, help="teacher checkpoint for filtering / label adjustment")
     p.add_argument("--data", required=True, help="the real training data")
-    p.add_argument("--nfake", type=int, required=True)
+    p.add_argument("--nfake", type=int, help="processed fakes to make (default: the preset's)")
     p.add_argument("--out", required=True)
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the work saved beside --out (OUT.work/) by an interrupted run")
     p.add_argument("--subsample", choices=["cdr-rs", "none"])
     p.add_argument("--rho", type=float)
     adj = p.add_mutually_exclusive_group()
     adj.add_argument("--adjust-labels", dest="adjust_labels", action="store_true", default=None)
     adj.add_argument("--no-adjust-labels", dest="adjust_labels", action="store_false")
     p.add_argument("--feature-net", help="classifier checkpoint whose features cDR-RS uses (default: the teacher)")
-    p.add_argument("--preset")
+    p.add_argument("--preset", help="dataset preset (default: the one the data file declares, else generic settings)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a fake-making setting, e.g. --set label_values=180 (repeatable)")
     p.add_argument("--seed", type=int, default=0)

@@ -24,17 +24,19 @@ import numpy as np
 
 from .common.devices import pick_device
 from .common.errors import UserError
-from .common.files import atomic_path, write_json
+from .common.files import atomic_path, check_output_dir, write_json
 from .common.settings import parse_settings
 from .data import Split, load_dataset, read_fake_h5, stratified_subset, write_dataset_h5
 from .data.prepare import prepare as prepare_dataset
 from .fake.commands import build_fake_file, preset_settings
 from .gans.commands import train_gan
+from .gans.networks import gan_task
 from .gans.sampling import load_gan, sample_labels
 from .report.plots import image_grid, metric_bars
-from .report.tables import ArmSummary, write_csv
+from .report.tables import ArmSummary, find_runs, summarize, write_csv
 from .train.config import recipe_config
-from .train.loop import MODEL_FILE, fit
+from .models.trained import MODEL_FILE
+from .train.loop import fit
 
 DATA_DIR = Path("datasets/FashionMNIST")
 VALIDATION_SIZE = 5000   # --validate: held-out training images that stand in for the test split
@@ -61,26 +63,16 @@ class TaskPlan:
 
     @property
     def task(self) -> str:
-        return "regression" if self.gan == "ccgan" else "classification"
+        return gan_task(self.gan)
 
-
-# Small cDR-RS models for 28 px on a CPU (the paper's are far larger).
-CDR_RS_SMALL = {"classification": {"dr": {"widths": [256, 128, 64], "epochs": 20, "batch_size": 256},
-                                   "rs": {"burn_in": 500, "batch_size": 400}},
-                "regression": {"dr": {"widths": [256, 128, 64], "epochs": 20, "batch_size": 256},
-                               "rs": {"burn_in": 100, "batch_size": 200},
-                               "sparse_ae": {"epochs": 5, "ch": 16}}}
 
 # Sized for a 2-core CPU (docs/demo.md has the wall time of every stage and why each size is what
 # it is); the investigation behind these sizes ran on validation (`--validate`), not on the test split.
 DEFAULT = (
     TaskPlan("fashion-mnist", "biggan", n_real=3000, teacher_epochs=30, student_epochs=20, finetune_epochs=5,
-             nfake=3000, fake_overrides={"cdr_rs": CDR_RS_SMALL["classification"], "filter_burn_in": 300},
-             nfake_sweep=(750, 1500, 3000)),
+             nfake=3000, nfake_sweep=(750, 1500, 3000)),
     TaskPlan("rotated-fashion-mnist", "ccgan", n_real=3000, teacher_epochs=30, student_epochs=20,
-             finetune_epochs=5, nfake=3000,
-             fake_overrides={"cdr_rs": CDR_RS_SMALL["regression"], "label_values": 180, "filter_burn_in": 2000},
-             nfake_sweep=(750, 1500, 3000)),
+             finetune_epochs=5, nfake=3000, nfake_sweep=(750, 1500, 3000)),
 )
 
 
@@ -156,19 +148,21 @@ def apply_settings(plan: TaskPlan, pairs: list[str]) -> TaskPlan:
     return plan
 
 
-def train_run(data: Path, arch: str, out: Path, *, device: str, recipe: str = "vanilla", **overrides) -> dict:
-    return fit(recipe_config(str(data), arch, str(out), recipe=recipe, device=device, resume=True, quiet=False,
-                             eval_every=EVAL_EVERY, **overrides))
+def train_run(data: Path, arch: str, out: Path, *, device: str, preset: str, recipe: str = "vanilla",
+              **overrides) -> dict:
+    """One `cgankd train` run; a finished run with the same settings is reused, another is refused."""
+    return fit(recipe_config(str(data), arch, str(out), preset=preset, recipe=recipe, device=device, resume=True,
+                             quiet=False, eval_every=EVAL_EVERY, **overrides))
 
 
 def fake_arms(plan: TaskPlan, ablation: bool) -> dict[str, dict[str, Any]]:
-    """Fake-set variants: the full pipeline, plus the paper's ablation steps."""
-    arms = {"cGAN-KD": {}}
+    """Fake-set variants (file stem -> settings): the full pipeline, plus the paper's ablation steps."""
+    arms = {"cgankd": {}}
     if ablation:
-        arms = {"unprocessed fakes": {"subsample": "none", "rho": 1.0, "adjust_labels": False},
-                "+ cDR-RS": {"subsample": "cdr-rs", "rho": 1.0, "adjust_labels": False},
-                "+ filtering": {"subsample": "cdr-rs", "adjust_labels": False},
-                "cGAN-KD": {}}
+        arms = {"unprocessed": {"subsample": "none", "rho": 1.0, "adjust_labels": False},
+                "cdr-rs": {"subsample": "cdr-rs", "rho": 1.0, "adjust_labels": False},
+                "filtered": {"subsample": "cdr-rs", "adjust_labels": False},
+                "cgankd": {}}
     return arms
 
 
@@ -179,52 +173,54 @@ def run_task(plan: TaskPlan, out: Path, device: str, stages: Stages, ablation: b
     data = stages.run(f"{name}: data ({plan.n_real} real images)", False, lambda: subset_file(plan, root, validate))
     teacher_dir = root / "teacher"
     teacher = stages.run(f"{name}: teacher {plan.teacher_arch}", (teacher_dir / "metrics.json").exists(),
-                         lambda: train_run(data, plan.teacher_arch, teacher_dir, device=device,
+                         lambda: train_run(data, plan.teacher_arch, teacher_dir, device=device, preset=name,
                                            epochs=plan.teacher_epochs, seed=0))
     gan_dir = root / "gan"
-    gan_done = (gan_dir / "metrics.json").exists()
-    stages.run(f"{name}: {plan.gan}", gan_done,
-               lambda: gan_done or train_gan(str(data), plan.gan, str(gan_dir), overrides=plan.gan_overrides,
-                                             device=device, resume=True))
+    stages.run(f"{name}: {plan.gan}", (gan_dir / "metrics.json").exists(),
+               lambda: train_gan(str(data), plan.gan, str(gan_dir), preset=name, overrides=plan.gan_overrides,
+                                 device=device, resume=True))
     fakes = {}
     for arm, values in fake_arms(plan, ablation).items():
-        path = root / f"fake_{arm.replace(' ', '').replace('+', 'plus-')}.h5"
-        settings = preset_settings(str(data), None, nfake=plan.nfake, **{**plan.fake_overrides, **values})
+        path = root / f"fake_{arm}.h5"
+        settings = preset_settings(name, nfake=plan.nfake, **{**plan.fake_overrides, **values})
         stages.run(f"{name}: fakes, {arm}", path.exists(),
-                   lambda: path.exists() or build_fake_file(str(gan_dir), str(teacher_dir / MODEL_FILE), str(data),
-                                                            path, settings, device=pick_device(device)))
+                   lambda: build_fake_file(str(gan_dir), str(teacher_dir / MODEL_FILE), str(data), path, settings,
+                                           device=pick_device(device), resume=True))
         fakes[arm] = path
-    results: dict[str, list[dict]] = {}
+    runs: list[Path] = []
 
-    def student(arm: str, stage: str, run_dir: Path, **overrides) -> None:
-        """One student run (reused when finished), its metrics filed under `arm`."""
-        results.setdefault(arm, []).append(stages.run(
-            f"{name}: {stage} seed {overrides['seed']}", (run_dir / "metrics.json").exists(),
-            lambda: train_run(data, plan.student_arch, run_dir, device=device, **overrides)))
+    def student(stage: str, run_dir: Path, **overrides) -> None:
+        """One student run (reused when finished with the same settings)."""
+        stages.run(f"{name}: {stage} seed {overrides['seed']}", (run_dir / "metrics.json").exists(),
+                   lambda: train_run(data, plan.student_arch, run_dir, device=device, preset=name, **overrides))
+        runs.append(run_dir)
 
+    main_fakes = fakes["cgankd"]
     for seed in plan.seeds:
         nokd_dir = root / f"nokd/seed{seed}"
-        student("NOKD", f"NOKD {plan.student_arch}", nokd_dir, epochs=plan.student_epochs, seed=seed)
+        student(f"NOKD {plan.student_arch}", nokd_dir, epochs=plan.student_epochs, seed=seed)
         # Every later arm starts from this seed's NOKD student and runs the "fake" recipe.
         finetune = {"recipe": "fake", "init": str(nokd_dir / MODEL_FILE), "seed": seed}
-        main_fakes = fakes["cGAN-KD"]
         # Real data only, for as many steps as the finetune on real + the cGAN-KD fakes.
         same_steps = {"same_steps_as": str(main_fakes), "epochs": plan.finetune_epochs}
-        student("control (real only, same steps)", "control", root / f"control/seed{seed}", **same_steps, **finetune)
+        student("control", root / f"control/seed{seed}", **same_steps, **finetune)
         for arm, path in fakes.items():
-            student(arm, arm, root / f"students_{path.stem}/seed{seed}", fake=str(path),
+            student(f"fakes {arm}", root / f"students_{path.stem}/seed{seed}", fake=str(path),
                     epochs=plan.finetune_epochs, **finetune)
         if plan.with_blkd and plan.task == "classification":
             kd = {"teacher": str(teacher_dir / MODEL_FILE), "distill": "kd", **finetune}
-            student("BLKD (real only, same steps)", "BLKD", root / f"blkd/seed{seed}", **same_steps, **kd)
-            student("cGAN-KD + BLKD", "cGAN-KD + BLKD", root / f"students_blkd_{main_fakes.stem}/seed{seed}",
+            student("BLKD", root / f"blkd/seed{seed}", **same_steps, **kd)
+            student("cGAN-KD + BLKD", root / f"students_blkd_{main_fakes.stem}/seed{seed}",
                     fake=str(main_fakes), epochs=plan.finetune_epochs, **kd)
         for n in plan.nfake_sweep if ablation else ():
             if n != plan.nfake:
-                student(f"cGAN-KD, NFAKE {n}", f"cGAN-KD NFAKE {n}", root / f"students_nfake{n}/seed{seed}",
+                student(f"cGAN-KD NFAKE {n}", root / f"students_nfake{n}/seed{seed}",
                         fake=str(main_fakes), nfake=n, epochs=plan.finetune_epochs, **finetune)
-    plot_fakes(plan, gan_dir, fakes["cGAN-KD"], root / "fakes_raw_vs_kept.png")
-    return {"teacher": teacher, "results": results, "fakes": {a: read_fake_h5(p)[1] for a, p in fakes.items()}}
+    plot_fakes(plan, gan_dir, main_fakes, root / "fakes_raw_vs_kept.png")
+    rows = summarize(find_runs(runs))
+    main = next(r for r in rows if r.kind == "cgankd" and str(root / f"students_{main_fakes.stem}/seed{plan.seeds[0]}")
+                in map(str, r.runs))
+    return {"teacher": teacher, "rows": rows, "main": main, "fakes": read_fake_h5(main_fakes)[1]}
 
 
 def plot_fakes(plan: TaskPlan, gan_dir: Path, fake_path: Path, out: Path) -> None:
@@ -245,16 +241,11 @@ def plot_fakes(plan: TaskPlan, gan_dir: Path, fake_path: Path, out: Path) -> Non
                out, f"{plan.dataset}: raw GAN samples (top) vs kept, relabelled fakes (bottom)")
 
 
-def summarise(plan: TaskPlan, task_result: dict) -> list[ArmSummary]:
-    metric = "mae" if plan.task == "regression" else "acc"
-    rows = []
-    for arm, runs in task_result["results"].items():
-        rows.append(ArmSummary(plan.dataset, plan.student_arch, arm, metric, [r[f"test_{metric}"] for r in runs],
-                               sum(r.get("wall_time_s", 0.0) for r in runs)))
-    return rows
+def _row(rows: list[ArmSummary], kind: str) -> ArmSummary:
+    return next(r for r in rows if r.kind == kind)
 
 
-def render(plans, rows_per_task, task_results, stages: Stages, quick_run: bool, validate: bool = False) -> str:
+def render(plans, task_results, stages: Stages, quick_run: bool, validate: bool = False) -> str:
     lines = ["# cGAN-KD demo results", ""]
     held_out = "validation" if validate else "test"
     if validate:
@@ -263,20 +254,20 @@ def render(plans, rows_per_task, task_results, stages: Stages, quick_run: bool, 
     if quick_run:
         lines += ["**--quick: a smoke run of every stage, far too small to show any effect. "
                   "Do not read the numbers below as evidence either way.**", ""]
-    for plan, rows, result in zip(plans, rows_per_task, task_results):
+    for plan, result in zip(plans, task_results):
+        rows, main = result["rows"], result["main"]
         metric = rows[0].metric
         better = (lambda a, b: a > b) if metric == "acc" else (lambda a, b: a < b)
-        by_arm = {r.arm: r for r in rows}
         teacher = result["teacher"][f"test_{metric}"]
         lines += [f"## {plan.dataset} ({plan.task}; {plan.n_real} real training images, NFAKE {plan.nfake}, "
                   f"student {plan.student_arch}, teacher {plan.teacher_arch} = {teacher:.2f})", "",
-                  f"| arm | {held_out} {metric} (mean ± std over {len(plan.seeds)} seeds) | vs NOKD | vs control | seeds |",
+                  f"| arm | {held_out} {metric} (mean ± std over {len(plan.seeds)} seed"
+                  f"{'s' if len(plan.seeds) > 1 else ''}) | vs NOKD | vs control | seeds |",
                   "|---|---|---|---|---|"]
-        nokd, control = by_arm["NOKD"], by_arm["control (real only, same steps)"]
+        nokd, control = _row(rows, "nokd"), _row(rows, "control")
         for r in rows:
             lines.append(f"| {r.arm} | {r.cell()} | {r.mean - nokd.mean:+.2f} | {r.mean - control.mean:+.2f} | "
                          + " ".join(f"{v:.2f}" for v in r.values) + " |")
-        main = by_arm["cGAN-KD"]
         spread = max(main.std, control.std, nokd.std)
         wins = better(main.mean, nokd.mean) and better(main.mean, control.mean) and \
             abs(main.mean - control.mean) > spread and abs(main.mean - nokd.mean) > spread
@@ -284,7 +275,7 @@ def render(plans, rows_per_task, task_results, stages: Stages, quick_run: bool, 
                    f"the seed spread ({spread:.2f})." if len(plan.seeds) > 1 else
                    "One seed only: no seed spread to judge any difference by.")
         lines += ["", verdict, ""]
-        stats = result["fakes"]["cGAN-KD"]
+        stats = result["fakes"]
         keys = ("teacher_agreement_raw", "teacher_mae_raw", "cdr_rs_acceptance_rate", "filter_keep_rate",
                 "label_changed_share", "label_shift_mean_abs")
         lines += ["Fake set: " + ", ".join(f"{k} {float(stats[k]):.3f}" for k in keys if k in stats), ""]
@@ -295,18 +286,17 @@ def render(plans, rows_per_task, task_results, stages: Stages, quick_run: bool, 
 
 
 def run(args: argparse.Namespace) -> int:
-    plans = [apply_settings(p, args.set) for p in DEFAULT if not args.task or p.dataset in args.task]
-    plans = [quick(p) for p in plans] if args.quick else plans
-    out = Path(args.out)
+    plans = [p for p in DEFAULT if not args.task or p.dataset in args.task]
+    plans = [apply_settings(quick(p) if args.quick else p, args.set) for p in plans]
+    out = check_output_dir(args.out)
     stages = Stages(out / "stage_times.json")
     results = [run_task(plan, out, args.device, stages, args.ablation, args.validate) for plan in plans]
-    rows_per_task = [summarise(plan, r) for plan, r in zip(plans, results)]
-    for plan, rows in zip(plans, rows_per_task):
-        metric_bars(rows, out / f"{plan.dataset}_students.png", f"{plan.dataset}: {plan.student_arch} students",
-                    split="validation" if args.validate else "test")
-    text = render(plans, rows_per_task, results, stages, args.quick, args.validate)
+    for plan, result in zip(plans, results):
+        metric_bars(result["rows"], out / f"{plan.dataset}_students.png",
+                    f"{plan.dataset}: {plan.student_arch} students", split="validation" if args.validate else "test")
+    text = render(plans, results, stages, args.quick, args.validate)
     with atomic_path(out / "results.md") as tmp:
         tmp.write_text(text)
-    write_csv([r for rows in rows_per_task for r in rows], out / "results.csv")
+    write_csv([r for result in results for r in result["rows"]], out / "results.csv")
     print("\n" + text)
     return 0

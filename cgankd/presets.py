@@ -12,7 +12,6 @@ that command-line flags override. Sections:
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 from .common.errors import UserError
@@ -82,7 +81,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "gan": {"ccgan": {"iters": 20_000, "batch_size": 512, "d_steps": 2, "g_lr": 1e-4, "d_lr": 1e-4,
                           "betas": [0.5, 0.999], "dim_z": 256, "g_ch": 64, "d_ch": 64, "dim_embed": 128,
                           "vicinity": "soft", "kappa": -5.0, "sigma": -1.0, "ema": False,
-                          "diffaug": "color,translation,cutout", "sample_num_labels": 2000}},
+                          "diffaug": "color,translation,cutout", "label_values": 2000}},
     },
     "utkface": {
         "data": {"file": "datasets/UTKFace/UTKFace_64x64_prop_0.8.h5", "task": "regression",
@@ -100,7 +99,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "gan": {"ccgan": {"iters": 20_000, "batch_size": 512, "d_steps": 4, "g_lr": 1e-4, "d_lr": 1e-4,
                           "betas": [0.5, 0.999], "dim_z": 256, "g_ch": 64, "d_ch": 64, "dim_embed": 128,
                           "vicinity": "soft", "kappa": -2.0, "sigma": -1.0, "real_hflip": True, "ema": False,
-                          "diffaug": "color,translation,cutout", "sample_num_labels": 61}},
+                          "diffaug": "color,translation,cutout", "label_values": 61}},
     },
     # Embedded default: sized for a 2-core CPU.
     "fashion-mnist": {
@@ -109,7 +108,10 @@ PRESETS: dict[str, dict[str, Any]] = {
                  "augment": {"crop_pad": 2, "flip": True, "flip_label": "keep"},
                  "pixel_norm": "dataset"},
         "train": cosine_recipes(vanilla_lr=0.05),
-        "fake": {"subsample": "cdr-rs", "rho": 0.9, "adjust_labels": True, "nfake": 20_000},
+        # Sized for a CPU (the demo's): small cDR-RS models for 28 px; the paper's are far larger.
+        "fake": {"subsample": "cdr-rs", "rho": 0.9, "adjust_labels": True, "nfake": 3000, "filter_burn_in": 300,
+                 "cdr_rs": {"dr": {"widths": [256, 128, 64], "epochs": 20, "batch_size": 256},
+                            "rs": {"burn_in": 500, "batch_size": 400}}},
         "teacher": "resnet20",
         # Sized for the demo's CPU budget (about 8 min on 2 idle cores; measurements: docs/gans.md):
         # eval-net class share 75 % at these 2000 iterations, 87 % at 3000-3500 (--iters 3000).
@@ -134,7 +136,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         # lr 0.01 as in the reference's regression recipes: the regression head ends in a ReLU,
         # which larger rates can push into a dead, constant output.
         "train": cosine_recipes(vanilla_lr=0.01),
-        "fake": {"subsample": "cdr-rs", "rho": 0.7, "adjust_labels": True, "nfake": 20_000},
+        "fake": {"subsample": "cdr-rs", "rho": 0.7, "adjust_labels": True, "nfake": 3000, "filter_burn_in": 2000,
+                 "cdr_rs": {"dr": {"widths": [256, 128, 64], "epochs": 20, "batch_size": 256},
+                            "rs": {"burn_in": 100, "batch_size": 200}, "sparse_ae": {"epochs": 5, "ch": 16}}},
         "teacher": "resnet20",
         # Sized for a CPU: the 28 px CcGAN, a resnet8 label embedding trained briefly (docs/gans.md).
         "gan": {"ccgan": {"iters": 2000, "batch_size": 32, "d_steps": 1, "g_lr": 2e-4, "d_lr": 2e-4,
@@ -143,36 +147,27 @@ PRESETS: dict[str, dict[str, Any]] = {
                           "ema": True, "ema_start": 1000, "ema_decay": 0.995, "diffaug": "",
                           "embed_arch": "resnet8", "embed_epochs": 2, "embed_subset": 12_800, "embed_batch_size": 128,
                           "embed_lr": 0.01, "embed_milestones": [], "y2h_epochs": 5, "y2h_batch_size": 128,
-                          "y2h_lr": 0.01, "y2h_milestones": [3, 4], "sample_num_labels": 181, "ckpt_every": 250,
+                          "y2h_lr": 0.01, "y2h_milestones": [3, 4], "label_values": 180, "ckpt_every": 250,
                           "standing_stats": 8}},
     },
 }
-
-# File-name fragments that identify a dataset when --preset is not given.
-_FILE_HINTS = {"imagenet": "imagenet100", "steering": "steeringangle", "utkface": "utkface",
-               "rotatedfashion": "rotated-fashion-mnist", "fashion": "fashion-mnist", "cifar": "cifar100"}
-
 
 def preset_names() -> list[str]:
     return sorted(PRESETS)
 
 
-def get_preset(name: str) -> dict[str, Any]:
-    """A deep copy of a preset, so callers may edit it."""
+def preset_key(name: str) -> str:
+    """The canonical name of a preset (cifar-100 -> cifar100, FashionMNIST -> fashion-mnist)."""
     key = name.lower().replace("_", "-")
     key = {"cifar-100": "cifar100", "imagenet-100": "imagenet100", "fashionmnist": "fashion-mnist"}.get(key, key)
     if key not in PRESETS:
         raise UserError(f"unknown preset {name!r}; known: {', '.join(preset_names())}")
-    return copy.deepcopy(PRESETS[key])
+    return key
 
 
-def guess_preset(data_path: str | Path) -> str | None:
-    """The preset whose dataset the file name points at, or None (generic defaults then apply)."""
-    name = Path(data_path).name.lower().replace("-", "").replace("_", "")
-    for hint, preset in _FILE_HINTS.items():
-        if hint in name:
-            return preset
-    return None
+def get_preset(name: str) -> dict[str, Any]:
+    """A deep copy of a preset, so callers may edit it."""
+    return copy.deepcopy(PRESETS[preset_key(name)])
 
 
 def lr_for(recipe: dict[str, Any], arch: str) -> float:

@@ -90,9 +90,12 @@ def test_task_resolution_and_num_classes(tmp_path):
     assert load_dataset(path).task == "regression"
     as_classes = load_dataset(path, task="classification")
     assert as_classes.train.labels.dtype == np.int64 and as_classes.num_classes == 3
-    # The file's attribute decides when no argument is given; num_classes comes from attrs.
+    # The file's attribute decides when no argument is given; num_classes comes from attrs, but its
+    # classes 3..6 have no training image: an error, unless the user states the class count.
     path = _write_h5(tmp_path / "b.h5", attrs={"task": "classification", "num_classes": 7}, **keys)
-    assert load_dataset(path).num_classes == 7
+    with pytest.raises(UserError, match=r"no image of class id 3, 4, 5, 6 of 0\.\.6"):
+        load_dataset(path)
+    assert load_dataset(path, num_classes=7).num_classes == 7
     # Integer labels read as a regression task (e.g. ages) become float32.
     path = _write_h5(tmp_path / "c.h5", **_valid_keys())
     bundle = load_dataset(path, task="regression")
@@ -135,7 +138,7 @@ def test_failed_write_keeps_the_old_file(tmp_path):
 
 def test_check_prints_a_summary(tmp_path, capsys):
     path = _write_h5(tmp_path / "good.h5", attrs={"task": "classification", "num_classes": 4}, **_valid_keys())
-    rc, out, err = _check(capsys, path)
+    rc, out, err = _check(capsys, path, "--num-classes", 4)          # class 3 empty on purpose
     assert rc == 0 and err == ""
     assert "good: classification, 4 classes, 1x8x8 images" in out
     assert "train      10 images uint8 1x8x8" in out
@@ -163,13 +166,14 @@ def test_summarize_many_classes_is_compact():
 
 # ---------------------------------------------------------------- CIFAR-100 folders
 
-def _fake_cifar(root, n_train=20, n_test=10):
+def _fake_cifar(root, n_train=200, n_test=10):
     folder = root / "cifar-100-python"
     folder.mkdir()
     rng = np.random.default_rng(0)
     for name, n in (("train", n_train), ("test", n_test)):
+        labels = np.arange(n) % 100 if name == "train" else rng.integers(0, 100, n)   # every class trains
         batch = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-                 b"fine_labels": [int(i) for i in rng.integers(0, 100, n)], b"coarse_labels": [0] * n}
+                 b"fine_labels": [int(i) for i in labels], b"coarse_labels": [0] * n}
         with open(folder / name, "wb") as f:
             pickle.dump(batch, f)
     with open(folder / "meta", "wb") as f:
@@ -184,7 +188,7 @@ def test_cifar_folder_or_parent(tmp_path):
     for path in (folder, tmp_path):
         bundle = load_dataset(path)
         assert bundle.num_classes == 100 and bundle.task == "classification"
-        assert bundle.train.images.shape == (20, 3, 32, 32) and len(bundle.test) == 10
+        assert bundle.train.images.shape == (200, 3, 32, 32) and len(bundle.test) == 10
         # Channel-major rows: the first 1024 bytes are the red plane, row by row.
         np.testing.assert_array_equal(bundle.train.images[3, 0], raw[b"data"][3, :1024].reshape(32, 32))
         np.testing.assert_array_equal(bundle.train.images[3, 2, 31], raw[b"data"][3, -32:])
@@ -281,3 +285,24 @@ def test_bad_task_argument_and_fake_class_ids(tmp_path):
         read_fake_h5(path)
     with pytest.raises(UserError, match="'fake_labels' has class id 12, expected class ids 0..4"):
         read_fake_h5(_write_fake(tmp_path / "b.h5", labels=np.array([0, 12])), num_classes=5)
+
+
+def test_a_gap_in_the_class_ids_is_an_error_unless_the_class_count_is_stated(tmp_path, capsys):
+    """Class 3 of 10 replaced by 250: not a 251-way task with 241 empty classes."""
+    from cgankd.cli import main
+    labels = np.arange(40) % 10
+    labels[labels == 3] = 250
+    keys = dict(images_train=_images(40, 1, 8), labels_train=labels.astype(np.int64),
+                images_test=_images(10, 1, 8), labels_test=np.arange(10).astype(np.int64))
+    path = _write_h5(tmp_path / "gap.h5", **keys)
+    assert main(["data", "check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no image of class id 3, 10, 11" in err and "--num-classes" in err
+    # Stated: ids 0..250 are then allowed to be empty, but an id at or above K is still an error.
+    assert main(["data", "check", str(path), "--num-classes", "251"]) == 0
+    assert main(["data", "check", str(path), "--num-classes", "10"]) == 2
+    assert "class id 250, expected class ids 0..9" in capsys.readouterr().err
+    # The top class missing from the training split (the test split has it) is caught too.
+    top = dict(keys, labels_train=(np.arange(40) % 9).astype(np.int64))
+    assert main(["data", "check", str(_write_h5(tmp_path / "top.h5", **top))]) == 2
+    assert "no image of class id 9" in capsys.readouterr().err

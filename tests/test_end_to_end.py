@@ -80,8 +80,34 @@ def test_students_on_real_plus_fake_and_report(pipeline, tiny_classification_h5,
                "--quiet") == 0
     assert cli("report", root / "nokd", root / "ckd", root / "ctrl", "--out", root / "report") == 0
     rows = list(csv.DictReader(open(root / "report" / "results.csv")))
-    assert sorted(row["arm"] for row in rows) == ["NOKD", "cGAN-KD", "control (real only, same steps)"]
+    assert sorted(row["arm"] for row in rows) == [
+        "NOKD", "cGAN-KD (cDR-RS, filter rho 0.7, relabelled, 40 fakes)",
+        "control (real only, same steps as cDR-RS, filter rho 0.7, relabelled, 40 fakes)"]
     assert "|" in (root / "report" / "results.md").read_text()
+
+
+def test_report_keeps_arms_that_differ_in_any_one_setting_apart(pipeline, tiny_classification_h5):
+    """The ablation arms, an NFAKE variant and a KD method on the same fakes: one row each."""
+    root = pipeline
+    base = ["train", "--data", tiny_classification_h5, "--arch", "resnet8", "--epochs", 1, "--device", "cpu",
+            "--quiet"]
+    assert cli(*base, "--out", root / "arms" / "nokd") == 0
+    init = ["--init", root / "arms" / "nokd" / "model.pt"]
+    for name in ("raw", "subsampled", "filtered", "full"):
+        assert cli(*base, *init, "--fake", root / f"{name}.h5", "--out", root / "arms" / name) == 0
+    assert cli(*base, *init, "--fake", root / "full.h5", "--nfake", 20, "--out", root / "arms" / "nfake20") == 0
+    assert cli(*base, *init, "--fake", root / "full.h5", "--teacher", root / "teacher" / "model.pt",
+               "--distill", "kd", "--out", root / "arms" / "blkd") == 0
+    assert cli("report", root / "arms", "--out", root / "arms_report") == 0
+    arms = sorted(row["arm"] for row in csv.DictReader(open(root / "arms_report" / "results.csv")))
+    assert arms == sorted([
+        "NOKD",
+        "cGAN-KD (no subsampling, no filter, GAN labels, 40 fakes)",
+        "cGAN-KD (cDR-RS, no filter, GAN labels, 40 fakes)",
+        "cGAN-KD (no subsampling, filter rho 0.7, GAN labels, 40 fakes)",
+        "cGAN-KD (cDR-RS, filter rho 0.7, relabelled, 40 fakes)",
+        "cGAN-KD (cDR-RS, filter rho 0.7, relabelled, 20 fakes)",
+        "cGAN-KD + BLKD (cDR-RS, filter rho 0.7, relabelled, 40 fakes)"])
 
 
 def test_demo_settings_change_the_plan():

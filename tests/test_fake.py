@@ -9,6 +9,7 @@ import torch
 from cgankd.common.errors import UserError
 from cgankd.data import LabelNorm, load_dataset
 from cgankd.fake import FakeSettings, TeacherJudge, class_cutoffs, global_cutoff, make_fake_set
+from cgankd.models.trained import TrainedNet
 from cgankd.train.config import TrainConfig
 from cgankd.train.loop import fit
 
@@ -25,6 +26,7 @@ class ImageBankGAN:
         self.label_norm = LabelNorm(-90.0, 90.0) if regression else None
         self.y2h = None
         self.wrong_share = wrong_share
+        self.channels, self.img_size, self.path, self.config = 1, 28, "image bank", {}
 
     def generate(self, labels: torch.Tensor, *, batch_size: int = 500, seed: int = 0) -> np.ndarray:
         rng = np.random.default_rng(seed)
@@ -73,7 +75,7 @@ def _settings(**kw) -> FakeSettings:
 
 
 def test_filter_drops_the_gan_mistakes_and_adjust_relabels(teacher, tiny_classification_h5):
-    judge = TeacherJudge.from_checkpoint(teacher, torch.device("cpu"))
+    judge = TeacherJudge(TrainedNet.load(teacher))
     real = load_dataset(tiny_classification_h5).train
     gan = ImageBankGAN(wrong_share=0.3)
     raw = make_fake_set(gan, judge, real, _settings(rho=1.0), progress=False)
@@ -96,7 +98,7 @@ def test_regression_fakes_get_teacher_labels(tiny_regression_h5, tmp_path):
     out = tmp_path / "teacher"
     fit(TrainConfig(data=tiny_regression_h5, arch="resnet8", out=str(out), epochs=6, batch_size=32, lr=0.01,
                     device="cpu", quiet=True))
-    judge = TeacherJudge.from_checkpoint(str(out / "model.pt"), torch.device("cpu"))
+    judge = TeacherJudge(TrainedNet.load(out / "model.pt"))
     real = load_dataset(tiny_regression_h5).train
     gan = ImageBankGAN(regression=True, wrong_share=0.3)
     fakes = make_fake_set(gan, judge, real, _settings(nfake=60, rho=0.7, adjust_labels=True, label_values=12),
@@ -108,18 +110,18 @@ def test_regression_fakes_get_teacher_labels(tiny_regression_h5, tmp_path):
 
 
 def test_cdr_rs_path_runs_and_reports_acceptance(teacher, tiny_classification_h5):
-    judge = TeacherJudge.from_checkpoint(teacher, torch.device("cpu"))
+    judge = TeacherJudge(TrainedNet.load(teacher))
     real = load_dataset(tiny_classification_h5).train
     small = {"dr": {"widths": [64, 32], "epochs": 20, "batch_size": 64, "lr": 1e-3},
              "rs": {"burn_in": 64, "batch_size": 64}}
     fakes = make_fake_set(ImageBankGAN(), judge, real, _settings(subsample="cdr-rs", cdr_rs=small, fit_size=256),
-                          feature_net=teacher, progress=False)
+                          feature_net=judge.net, progress=False)
     assert len(fakes.labels) == 80 and 0.0 < fakes.stats["cdr_rs_acceptance_rate"] <= 1.0
     assert fakes.stats["gan_samples"] > 80
 
 
 def test_bad_settings_and_mismatched_teacher(teacher, tiny_classification_h5):
-    judge = TeacherJudge.from_checkpoint(teacher, torch.device("cpu"))
+    judge = TeacherJudge(TrainedNet.load(teacher))
     real = load_dataset(tiny_classification_h5).train
     for bad in (dict(rho=0.0), dict(nfake=0), dict(subsample="magic")):
         with pytest.raises(UserError):

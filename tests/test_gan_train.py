@@ -10,7 +10,7 @@ import torch
 
 from cgankd.cli import main
 from cgankd.data import LabelNorm, PixelNorm, Split, load_dataset, read_fake_h5, write_dataset_h5
-from cgankd.eval.gan_metrics import EvalNet, Generator, evaluate_generator
+from cgankd.gans.metrics import EvalNet, Generator, evaluate_generator
 from cgankd.models import build_model, save_model_checkpoint
 from cgankd.tasks import Task
 
@@ -22,7 +22,7 @@ TINY = ["g_ch=2", "d_ch=2", "dim_z=8", "d_steps=2", "ckpt_every=2", "log_every=1
 TINY_BIGGAN = TINY + ["ema_start=1", "ema_decay=0.9", "diffaug=color,translation,cutout"]
 TINY_CCGAN = TINY + ["dim_embed=8", "g_attn=0", "d_attn=0", "embed_arch=resnet8", "embed_epochs=1",
                      "embed_batch_size=16", "y2h_epochs=2", "y2h_batch_size=16", "kappa=-2", "ema=true",
-                     "sample_num_labels=4"]
+                     "label_values=4"]
 
 
 def _images(rng, labels, n_levels):
@@ -152,7 +152,7 @@ def test_sample_writes_balanced_fakes(data_files, trained, tmp_path):
     with h5py.File(out) as f:
         labels = f["fake_labels"][:]
     norm = LabelNorm.from_labels(load_dataset(reg).train.labels)
-    grid = norm.denormalize(np.linspace(0, 1, 4))                 # sample_num_labels=4, 10 -> 3,3,2,2
+    grid = norm.denormalize(np.linspace(0, 1, 4))                 # label_values=4, 10 -> 3,3,2,2
     assert np.allclose(np.unique(labels), grid, atol=1e-3)
     assert [int((np.abs(labels - g) < 1e-3).sum()) for g in grid] == [3, 3, 2, 2]
 

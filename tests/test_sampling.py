@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from cgankd.common.errors import UserError
-from cgankd.sampling import (CDRRS, ClassifierFeatures, DensityRatioModel, cdr_rs_settings, csp_loss,
-                             rejection_sample, rejection_sample_per_label, train_density_ratio, train_sparse_ae)
+from cgankd.models.trained import TrainedNet
+from cgankd.subsampling import (CDRRS, ClassifierFeatures, DensityRatioModel, FakePool, SubsampledDraw,
+                                cdr_rs_settings, csp_loss, rejection_sample, train_density_ratio, train_sparse_ae)
 
 SMALL_DR = dict(widths=(64, 32), dropout=0.0, embed_dim=16)
 
@@ -85,8 +86,8 @@ def test_density_ratio_recovers_gaussian_ratio_per_class():
     gen = torch.Generator().manual_seed(0)
     xr, yr = gaussian_classes(MU_REAL, 3000, gen)
     xf, yf = gaussian_classes(MU_FAKE, 3000, gen)
-    model = train_density_ratio(xr, yr, xf, yf, "classification", epochs=40, batch_size=512, lr=3e-3,
-                                seed=0, num_classes=2, **SMALL_DR)
+    model = train_density_ratio(xr, yr, FakePool(xf, yf, "classification", 2), "classification", epochs=40,
+                                batch_size=512, lr=3e-3, seed=0, num_classes=2, **SMALL_DR)
     assert model.train_log[-1]["loss"] < model.train_log[0]["loss"]
     xt, yt = gaussian_classes(MU_FAKE, 1000, gen)
     r, truth = model.ratio(xt, yt), true_class_ratio(xt, yt)
@@ -108,8 +109,8 @@ def test_density_ratio_recovers_ratio_for_continuous_labels():
     xr = torch.randn(6000, 2, generator=gen)
     xr[:, 0] += y                                       # real: N((y, 0), I); fake: N(0, I) at the same labels
     xf = torch.randn(6000, 2, generator=gen)
-    model = train_density_ratio(xr, y, xf, y.clone(), "regression", epochs=40, batch_size=512, lr=3e-3,
-                                seed=0, **SMALL_DR)
+    model = train_density_ratio(xr, y, FakePool(xf, y.clone(), "regression"), "regression", epochs=40,
+                                batch_size=512, lr=3e-3, seed=0, **SMALL_DR)
     yt, xt = torch.rand(2000, generator=gen), torch.randn(2000, 2, generator=gen)
     truth = torch.exp(yt * xt[:, 0] - yt ** 2 / 2)
     r = model.ratio(xt, yt)
@@ -123,8 +124,8 @@ def test_external_label_embedding_is_frozen_and_must_be_given_back():
     before = [p.clone() for p in embed.parameters()]
     gen = torch.Generator().manual_seed(2)
     x, y = torch.randn(64, 3, generator=gen), torch.rand(64, generator=gen)
-    model = train_density_ratio(x, y, x + 0.5, y, "regression", epochs=2, batch_size=32, lr=1e-3,
-                                label_embed=embed, widths=(16,), dropout=0.5)
+    model = train_density_ratio(x, y, FakePool(x + 0.5, y, "regression"), "regression", epochs=2, batch_size=32,
+                                lr=1e-3, label_embed=embed, widths=(16,), dropout=0.5)
     assert model.config["embed_dim"] == 8 and model.config["external_label_embed"]
     assert all(torch.equal(a, b) for a, b in zip(before, embed.parameters()))
     assert not any(k.startswith("_external") for k in model.state_dict())
@@ -173,28 +174,6 @@ def test_rejection_sampling_turns_proposals_into_the_target():
     assert ks_statistic(x, normal_cdf) > 3 * critical         # and clearly not the proposal any more
     assert stats.M == pytest.approx(1 / SIGMA_P, rel=0.01)
     assert stats.acceptance_rate == pytest.approx(1 / stats.M, abs=0.03)
-
-
-def test_rejection_per_label_keeps_the_batch_structure_and_labels():
-    gen = torch.Generator().manual_seed(5)
-    shifts = {0: 0.0, 1: 3.0}
-
-    def propose(label, n):
-        z = torch.randn(n, generator=gen)
-        return {"images": z + shifts[label], "labels": torch.full((n,), label), "z": z}
-
-    def ratio(batch):
-        return gaussian_ratio(batch["images"] - torch.tensor([shifts[int(v)] for v in batch["labels"]]))
-
-    out, stats = rejection_sample_per_label(propose, ratio, [0, 1], 1500, burn_in=200, batch_size=256,
-                                            generator=torch.Generator().manual_seed(6))
-    assert set(out) == {"images", "labels", "z"}
-    assert torch.equal(out["labels"], torch.tensor([0] * 1500 + [1] * 1500))
-    assert torch.allclose(out["images"] - out["z"], out["labels"].float() * 3.0)
-    assert [s["label"] for s in stats] == [0, 1] and all(s["accepted"] == 1500 for s in stats)
-    for label in (0, 1):
-        x = out["z"][out["labels"] == label]
-        assert ks_statistic(x, lambda t: normal_cdf(t, SIGMA_P)) < 1.628 / math.sqrt(len(x))
 
 
 def test_rejection_sampling_reports_bad_proposals_and_ratios():
@@ -253,8 +232,9 @@ def test_classifier_features_are_the_pooled_penultimate_vector(tmp_path):
     kwargs = dict(num_classes=4, in_channels=1, img_size=28, task="classification")
     torch.manual_seed(0)
     net = build_model("resnet8", **kwargs)
-    extractor = ClassifierFeatures(net, PixelNorm((0.5,), (0.25,)), arch="resnet8", model_kwargs=kwargs,
-                                   batch_size=7)
+    save_model_checkpoint(tmp_path / "clf.pt", net, arch="resnet8", model_kwargs=kwargs,
+                          task={"kind": "classification", "num_classes": 4}, pixel_norm=PixelNorm((0.5,), (0.25,)))
+    extractor = ClassifierFeatures(TrainedNet.load(tmp_path / "clf.pt"), batch_size=7)
     images = torch.randint(0, 256, (10, 1, 28, 28), dtype=torch.uint8)
     feats = extractor(images)
     assert feats.shape == (10, net.feat_dim) and extractor.dim == net.feat_dim
@@ -263,13 +243,9 @@ def test_classifier_features_are_the_pooled_penultimate_vector(tmp_path):
     assert torch.allclose(feats, expected, atol=1e-5)
     again = ClassifierFeatures.from_state(extractor.state())
     assert torch.allclose(again(images), feats, atol=1e-6)
-    save_model_checkpoint(tmp_path / "clf.pt", net, arch="resnet8", model_kwargs=kwargs,
-                          task={"kind": "classification", "num_classes": 4}, pixel_norm=PixelNorm((0.5,), (0.25,)))
-    from_ckpt = ClassifierFeatures.from_checkpoint(str(tmp_path / "clf.pt"))
-    assert torch.allclose(from_ckpt(images), feats, atol=1e-6)
     save_model_checkpoint(tmp_path / "bare.pt", net, arch="resnet8", model_kwargs=kwargs, task=None)
-    with pytest.raises(UserError, match="no pixel_norm"):
-        ClassifierFeatures.from_checkpoint(str(tmp_path / "bare.pt"))
+    with pytest.raises(UserError, match="no task or pixel normalisation"):
+        TrainedNet.load(tmp_path / "bare.pt")
 
 
 # ---------------------------------------------------------------- CDRRS glue
@@ -281,21 +257,23 @@ def test_cdrrs_fit_subsample_save_load_round_trip(bars, tmp_path):
                                               "rs": {"burn_in": 16, "batch_size": 16}})
     fakes = images.clone()
     fakes[:, :, :, 12:] //= 2                                  # fakes: right half darkened
-    sampler = CDRRS(extractor, "regression", settings=settings).fit(images, labels, fakes, labels, seed=1)
+    bank = torch.Generator().manual_seed(8)
+
+    def propose(labels):                                       # "fresh" fakes: drawn from the darkened bank
+        return fakes[torch.randint(0, len(fakes), (len(labels),), generator=bank)]
+
+    sampler = CDRRS(extractor, "regression", settings=settings).fit(images, labels, propose, seed=1)
     assert len(sampler.fit_log) == 3
     r = sampler.ratio(fakes[:20], labels[:20])
     assert r.shape == (20,) and (r >= 0).all()
 
-    pool = torch.Generator().manual_seed(8)
-
-    def propose(label, n):
-        idx = torch.randint(0, len(fakes), (n,), generator=pool)
-        return {"images": fakes[idx], "labels": torch.full((n,), float(label)), "index": idx}
-
-    out, stats = sampler.subsample(propose, [0.25, 0.75], 10, seed=3)
-    assert out["images"].shape == (20, 1, 28, 28) and out["images"].dtype == torch.uint8
-    assert len(stats) == 2 and all(0 < s["acceptance_rate"] <= 1 and s["M"] > 0 for s in stats)
-    assert torch.equal(out["images"], fakes[out["index"]])
+    draw = SubsampledDraw(propose, sampler, seed=3, label_dtype=torch.float32)
+    out = torch.cat([draw(0.25, 10), draw(0.75, 10)])
+    assert out.shape == (20, 1, 28, 28) and out.dtype == torch.uint8
+    assert set(draw.m) == {0.25, 0.75} and all(m > 0 for m in draw.m.values())
+    assert 0 < draw.acceptance_rate <= 1
+    bank_rows = {img.numpy().tobytes() for img in fakes}
+    assert all(img.numpy().tobytes() in bank_rows for img in out)     # accepted fakes, untouched
 
     path = tmp_path / "cdrrs.pt"
     sampler.save(path)
@@ -322,27 +300,31 @@ def test_cdrrs_load_refuses_missing_and_foreign_files(tmp_path):
 def test_bad_input_raises_user_error(bars):
     x, y = torch.randn(10, 3), torch.randint(0, 2, (10,))
     with pytest.raises(UserError, match="unknown task kind"):
-        train_density_ratio(x, y, x, y, "segmentation", epochs=1)
+        train_density_ratio(x, y, FakePool(x, y, "classification", 2), "segmentation", epochs=1)
     with pytest.raises(UserError, match="10 feature vectors but labels"):
-        train_density_ratio(x, y[:9], x, y, "classification", epochs=1, num_classes=2)
+        train_density_ratio(x, y[:9], FakePool(x, y, "classification", 2), "classification", epochs=1, num_classes=2)
     with pytest.raises(UserError, match="dims"):
-        train_density_ratio(x, y, torch.randn(10, 4), y, "classification", epochs=1, num_classes=2)
+        train_density_ratio(x, y, FakePool(torch.randn(10, 4), y, "classification", 2), "classification", epochs=1,
+                            num_classes=2)
     with pytest.raises(UserError, match=r"class ids must lie in \[0, 2\)"):
-        train_density_ratio(x, y + 5, x, y, "classification", epochs=1, num_classes=2)
+        train_density_ratio(x, y + 5, FakePool(x, y, "classification", 2), "classification", epochs=1,
+                            num_classes=2)
     with pytest.raises(UserError, match="no sample of class 1"):
-        train_density_ratio(x, torch.ones(10, dtype=torch.long), x, torch.zeros(10, dtype=torch.long),
+        train_density_ratio(x, torch.ones(10, dtype=torch.long),
+                            FakePool(x, torch.zeros(10, dtype=torch.long), "classification", 2),
                             "classification", epochs=1, num_classes=2)
     with pytest.raises(UserError, match="needs num_classes"):
-        train_density_ratio(x, y, x, y, "classification", epochs=1)
+        train_density_ratio(x, y, FakePool(x, y, "classification", 2), "classification", epochs=1)
     with pytest.raises(UserError, match="NaN"):
-        train_density_ratio(x, y.float() * float("nan"), x, y.float(), "regression", epochs=1)
+        train_density_ratio(x, y.float() * float("nan"), FakePool(x, y.float(), "regression"), "regression",
+                            epochs=1)
     with pytest.raises(UserError, match="unknown task kind"):
         CDRRS(None, "ranking")
     with pytest.raises(UserError, match="unknown cDR-RS dr setting"):
         cdr_rs_settings("classification", {"dr": {"width": [8]}})
     images, labels = bars
     with pytest.raises(UserError, match="96 real images but 95 real labels"):
-        CDRRS(None, "regression").fit(images, labels[:95], images, labels)
+        CDRRS(None, "regression").fit(images, labels[:95], lambda y: images[:len(y)])
     with pytest.raises(UserError, match="uint8"):
         train_sparse_ae(images.float(), labels, 1)
     with pytest.raises(UserError, match="96 images but 95 labels"):

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from cgankd.cli import main
-from cgankd.data import write_fake_h5
+from cgankd.data import LabelNorm, write_fake_h5
 from cgankd.train.config import TrainConfig
 from cgankd.train.loop import fit
 from cgankd.common.optim import lr_at
@@ -124,7 +124,8 @@ def test_real_only_control_takes_as_many_steps_as_the_fake_run(tiny_classificati
     assert (with_fakes["n_real"], with_fakes["n_fake"], control["n_fake"]) == (512, 256, 0)
     assert control["epochs"] == 3       # 2 epochs over 512 + 256 images = 3 epochs over the 512 real ones
     config = json.loads((tmp_path / "ctrl" / "config.json").read_text())
-    assert (config["epochs"], config["milestones"]) == (3, [2])   # the milestone stays at half the run
+    assert (config["epochs"], config["milestones"]) == (2, [1])               # as asked for ...
+    assert config["schedule_used"] == {"epochs": 3, "milestones": [2]}        # ... and as run: still half-way
     logged = [json.loads(line) for line in (tmp_path / "ctrl" / "log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in logged] == [1, 2, 3]
 
@@ -182,8 +183,8 @@ def test_nfake_takes_equal_counts_per_class_and_the_control_counts_the_same(tmp_
     write_fake_h5(path, np.zeros((200, 1, 28, 28), np.uint8), np.repeat(np.arange(4), 50), {"task": "classification"})
     picked = load_fakes(str(path), real, task, 40, seed=0)
     assert np.bincount(picked.labels, minlength=4).tolist() == [10, 10, 10, 10]
-    assert count_fakes(str(path), real, task, 40, seed=0) == 40
-    assert count_fakes(str(path), real, task, None, seed=0) == 200
+    np.testing.assert_array_equal(count_fakes(str(path), real, task, 40, seed=0), picked.labels)
+    assert len(count_fakes(str(path), real, task, None, seed=0)) == 200
     small = Split(np.zeros((8, 1, 32, 32), np.uint8), real.labels)
     with pytest.raises(UserError, match="fake_images are"):
         count_fakes(str(path), small, task, None, seed=0)
@@ -254,3 +255,24 @@ def test_fake_weight_zero_learns_nothing_from_the_fakes(tiny_classification_h5, 
         runs.append(torch.load(tmp_path / name / "model.pt", weights_only=False))
     a, b = (r["model"] for r in runs)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_nfake_is_the_number_of_fakes_the_student_sees(tmp_path):
+    """Relabelled fakes leave the classes unequal: NFAKE is still met exactly, spread as evenly as the
+    file allows, and an NFAKE the file cannot supply is refused rather than capped."""
+    from cgankd.common.errors import UserError
+    from cgankd.tasks import Task
+    from cgankd.train.dataset import fakes_per_class, pick_fake_indices
+    task = Task("classification", num_classes=4)
+    labels = np.repeat(np.arange(4), [100, 60, 20, 120])            # 300 fakes after relabelling
+    for nfake in (4, 13, 150, 299, 300):
+        picked = pick_fake_indices(labels, nfake, task, seed=1)
+        assert len(picked) == nfake and len(np.unique(picked)) == nfake
+    counts = fakes_per_class(labels[pick_fake_indices(labels, 200, task, seed=1)], task)
+    assert counts[2] == 20 and sum(counts) == 200 and max(counts) - min(c for c in counts if c != 20) <= 1
+    for bad, message in ((301, "holds only 300 fakes"), (0, "at least 1"), (-5, "at least 1"),
+                         (3, "fewer than one fake per class")):
+        with pytest.raises(UserError, match=message):
+            pick_fake_indices(labels, bad, task, seed=1)
+    regression = Task("regression", label_norm=LabelNorm(0.0, 1.0))
+    assert len(pick_fake_indices(np.linspace(0, 1, 50), 17, regression, seed=0)) == 17

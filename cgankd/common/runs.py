@@ -34,6 +34,42 @@ def git_commit() -> str:
         return "unknown"
 
 
+def setting_differences(stored: dict[str, Any], new: dict[str, Any], ignore: set[str] = frozenset(),
+                        prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """(key, stored value, new value) for every setting that differs, nested dicts walked key by key."""
+    diffs = []
+    for key in sorted(set(stored) | set(new)):
+        if key in ignore or prefix + key in ignore:
+            continue
+        a, b = stored.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            diffs += setting_differences(a, b, ignore, f"{prefix}{key}.")
+        elif _canonical(a) != _canonical(b):
+            diffs.append((prefix + key, a, b))
+    return diffs
+
+
+def _canonical(value: Any) -> str:
+    """JSON text of a value, as config.json stores it (tuples become lists, numbers compare by value)."""
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def check_same_settings(where: str | Path, stored: dict[str, Any], new: dict[str, Any],
+                        ignore: set[str] = frozenset(), action: str = "resume it") -> None:
+    """Refuse to reuse or resume work made with other settings: one line naming each key and both values."""
+    diffs = setting_differences(stored, new, ignore)
+    if diffs:
+        shown = "; ".join(f"{k}: {_short(a)} there, {_short(b)} now" for k, a, b in diffs[:6])
+        more = f" (+{len(diffs) - 6} more)" if len(diffs) > 6 else ""
+        raise UserError(f"{where} was made with other settings, so this command cannot {action}: {shown}{more}; "
+                        "use another output or delete it")
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def environment() -> dict[str, str]:
     return {"python": sys.version.split()[0], "torch": torch.__version__, "platform": platform.platform(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"}
@@ -56,12 +92,29 @@ class RunDir:
     def has_checkpoint(self) -> bool:
         return self.checkpoint.exists()
 
-    def start(self, config: dict[str, Any]) -> None:
-        """Create the folder and write config.json (kept as first written when resuming)."""
-        if self.file(CONFIG).exists() and not self.resume:
+    def stored_config(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.file(CONFIG).read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise UserError(f"{self.file(CONFIG)}: cannot be read ({err}); delete {self.path} to start again") \
+                from None
+
+    def check(self, settings: dict[str, Any], free: frozenset[str] = frozenset()) -> bool:
+        """Before any work: True when this folder holds a run to resume, made with `settings` (keys in
+        `free` may differ); a run made otherwise, or any run without --resume, is refused."""
+        if not self.file(CONFIG).exists():
+            return False
+        if not self.resume:
             raise UserError(f"{self.path} already holds a run; pass --resume to continue it or choose another --out")
+        stored = self.stored_config()
+        check_same_settings(self.path, {k: stored.get(k) for k in settings}, settings, ignore=free)
+        return True
+
+    def start(self, config: dict[str, Any], replace: bool = False) -> None:
+        """Create the folder and write config.json (`check` first). When resuming, the first config is
+        kept, unless `replace` (settings free to change, such as a GAN's iterations, were changed)."""
         self.path.mkdir(parents=True, exist_ok=True)
-        if self.resume and self.file(CONFIG).exists():
+        if self.resume and self.file(CONFIG).exists() and not replace:
             return
         write_json(self.file(CONFIG), {**config, "git_commit": git_commit(), "environment": environment()})
 
@@ -72,7 +125,15 @@ class RunDir:
         save_torch(self.checkpoint, state)
 
     def load_checkpoint(self, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-        return torch.load(self.checkpoint, map_location=map_location, weights_only=False)
+        """last.pt; a truncated or corrupt file is one clear error, not a traceback."""
+        try:
+            state = torch.load(self.checkpoint, map_location=map_location, weights_only=False)
+        except Exception as err:  # noqa: BLE001 - any unreadable checkpoint is reported the same way
+            raise UserError(f"{self.checkpoint}: cannot be read ({type(err).__name__}); it is damaged or "
+                            f"truncated: delete it to restart the run from the beginning") from None
+        if not isinstance(state, dict):
+            raise UserError(f"{self.checkpoint}: not a checkpoint of this run (a {type(state).__name__})")
+        return state
 
     def write_metrics(self, metrics: dict[str, Any]) -> None:
         write_json(self.file(METRICS), metrics)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..common.errors import UserError
-from .h5 import DataBundle, Split, make_bundle
+from .bundle import DataBundle, Split, make_bundle
 from . import validate as V
 
 FOLDER_NAME = "cifar-100-python"
@@ -61,7 +61,7 @@ def _class_names(folder: Path) -> list[str] | None:
     return [n.decode() if isinstance(n, bytes) else str(n) for n in names] if names else None
 
 
-def load_cifar100(path: str | Path, task: str | None = None) -> DataBundle:
+def load_cifar100(path: str | Path, task: str | None = None, num_classes: int | None = None) -> DataBundle:
     """CIFAR-100 (50,000 train / 10,000 test, 3 x 32 x 32, 100 classes) from the pickled folder."""
     folder = find_cifar100_folder(path)
     if task not in (None, "classification"):
@@ -71,4 +71,5 @@ def load_cifar100(path: str | Path, task: str | None = None) -> DataBundle:
     names = _class_names(folder)
     if names:
         attrs["class_names"] = names
-    return make_bundle(folder, train, test, None, attrs, label_keys=("train fine_labels", "test fine_labels"))
+    return make_bundle(folder, train, test, None, attrs, label_keys=("train fine_labels", "test fine_labels"),
+                       num_classes=num_classes)

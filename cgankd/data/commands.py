@@ -39,6 +39,6 @@ def check(args: argparse.Namespace) -> int:
         print(f"{path.name}: fake set, {task}")
         print(summarize_split("fake", split.images, split.labels, task, attrs.get("num_classes")))
     else:
-        print(summarize(load_dataset(path, task=args.task)))
+        print(summarize(load_dataset(path, task=args.task, num_classes=args.num_classes)))
     print(f"ok: {path}")
     return 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -20,51 +19,14 @@ import numpy as np
 from ..common.errors import UserError
 from ..common.files import atomic_path
 from . import validate as V
+from .bundle import DataBundle, Split, cast_labels, make_bundle, resolve_task
+from .cifar import load_cifar100
 
 TRAIN_KEYS = ("images_train", "labels_train")
 TEST_KEY_SCHEMES = (("images_test", "labels_test"), ("images_valid", "labels_valid"))
 FAKE_KEYS = ("fake_images", "fake_labels")
 _DATASET_KEYS_TEXT = "images_train, labels_train and images_test, labels_test (or images_valid, labels_valid)"
 _FAKE_KEYS_TEXT = "fake_images, fake_labels"
-
-
-@dataclass
-class Split:
-    """One split: uint8 images N x C x H x W and labels (int64 class ids or float32 raw values)."""
-
-    images: np.ndarray
-    labels: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return tuple(self.images.shape[1:])
-
-
-@dataclass
-class DataBundle:
-    """A dataset: train and test splits, the task, and the file's attributes."""
-
-    train: Split
-    test: Split
-    task: str                      # "classification" | "regression"
-    num_classes: int | None
-    name: str
-    attrs: dict = field(default_factory=dict)
-
-    @property
-    def channels(self) -> int:
-        return self.train.images.shape[1]
-
-    @property
-    def img_size(self) -> int:
-        return self.train.images.shape[2]
-
-    @property
-    def is_regression(self) -> bool:
-        return self.task == "regression"
 
 
 # ---------------------------------------------------------------- attributes
@@ -113,16 +75,25 @@ def _open_h5(path: Path) -> Iterator[h5py.File]:
 
 # ---------------------------------------------------------------- reading
 
-def load_dataset(path: str | Path, task: str | None = None) -> DataBundle:
-    """A validated dataset from an h5 file (either key scheme) or a CIFAR-100 folder."""
+def load_dataset(path: str | Path, task: str | None = None, num_classes: int | None = None) -> DataBundle:
+    """A validated dataset from an h5 file (either key scheme) or a CIFAR-100 folder; `num_classes`
+    is a class count the user states (see `make_bundle`)."""
     path = Path(path)
     if path.is_dir():
-        from .cifar import load_cifar100
-        return load_cifar100(path, task=task)
-    return load_h5_dataset(path, task=task)
+        return load_cifar100(path, task=task, num_classes=num_classes)
+    return load_h5_dataset(path, task=task, num_classes=num_classes)
 
 
-def load_h5_dataset(path: str | Path, task: str | None = None) -> DataBundle:
+def dataset_attrs(path: str | Path) -> dict:
+    """The attributes of a dataset file (none for a CIFAR-100 folder), without reading its arrays."""
+    path = Path(path)
+    if path.is_dir():
+        return {}
+    with _open_h5(V.check_h5_path(path)) as f:
+        return _read_attrs(f)
+
+
+def load_h5_dataset(path: str | Path, task: str | None = None, num_classes: int | None = None) -> DataBundle:
     path = V.check_h5_path(path)
     with _open_h5(path) as f:
         keys = list(f.keys())
@@ -134,39 +105,8 @@ def load_h5_dataset(path: str | Path, task: str | None = None) -> DataBundle:
         V.check_same_image_size(path, test_keys[0], f[test_keys[0]].shape, TRAIN_KEYS[0], f[TRAIN_KEYS[0]].shape)
         train = Split(f[TRAIN_KEYS[0]][()], f[TRAIN_KEYS[1]][()].reshape(-1))
         test = Split(f[test_keys[0]][()], f[test_keys[1]][()].reshape(-1))
-    return make_bundle(path, train, test, task, attrs, label_keys=(TRAIN_KEYS[1], test_keys[1]))
-
-
-def make_bundle(path: Path, train: Split, test: Split, task: str | None, attrs: dict,
-                label_keys: tuple[str, str]) -> DataBundle:
-    """Settle the task, check label values, cast labels (int64 / float32) and count classes."""
-    task = resolve_task(path, task, attrs, train.labels.dtype)
-    for split, key in zip((train, test), label_keys):
-        V.check_finite(path, key, split.labels)
-    num_classes = None
-    if task == "classification":
-        if "num_classes" in attrs:
-            num_classes = V.check_num_classes(path, attrs["num_classes"])
-        for split, key in zip((train, test), label_keys):
-            V.check_class_ids(path, key, split.labels, num_classes)
-        if num_classes is None:
-            num_classes = int(max(train.labels.max(), test.labels.max())) + 1
-    splits = [Split(s.images, cast_labels(s.labels, task)) for s in (train, test)]
-    name = str(attrs.get("name") or path.stem)
-    return DataBundle(splits[0], splits[1], task, num_classes, name, attrs)
-
-
-def resolve_task(path: Path, task: str | None, attrs: Mapping[str, Any], label_dtype: np.dtype) -> str:
-    """The `task` argument, else the file's `task` attribute, else int labels -> classification."""
-    if task is not None:
-        return V.check_task_name(path, task, "the task")
-    if "task" in attrs:
-        return V.check_task_name(path, attrs["task"], "attribute 'task'")
-    return "regression" if np.dtype(label_dtype).kind == "f" else "classification"
-
-
-def cast_labels(labels: np.ndarray, task: str) -> np.ndarray:
-    return labels.astype(np.int64 if task == "classification" else np.float32, copy=False)
+    return make_bundle(path, train, test, task, attrs, label_keys=(TRAIN_KEYS[1], test_keys[1]),
+                       num_classes=num_classes)
 
 
 def _check_split_layout(path: Path, images: Any, labels: Any, images_key: str, labels_key: str) -> None:

@@ -155,8 +155,8 @@ def rotate_split(split: Split, rng: np.random.Generator) -> Split:
 def _attrs(name: str, source: str, seed: int) -> dict:
     if name == "fashion-mnist":
         return {"name": "FashionMNIST", "task": "classification", "num_classes": 10, "source": source,
-                "class_names": CLASS_NAMES}
-    return {"name": "RotatedFashionMNIST", "task": "regression", "source": source, "seed": seed,
+                "class_names": CLASS_NAMES, "preset": name}
+    return {"name": "RotatedFashionMNIST", "task": "regression", "source": source, "seed": seed, "preset": name,
             "angle_range": list(ANGLE_RANGE), "label_units": "degrees",
             "rotation": "counter-clockwise positive, bilinear, zero fill, 28x28"}
 
@@ -168,7 +168,7 @@ def _existing_matches(path: Path, name: str, seed: int) -> bool:
     except UserError:
         return False
     expected_task = "classification" if name == "fashion-mnist" else "regression"
-    if bundle.task != expected_task:
+    if bundle.task != expected_task or bundle.attrs.get("preset") != name:
         return False
     return name == "fashion-mnist" or bundle.attrs.get("seed") == seed
 

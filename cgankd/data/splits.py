@@ -22,7 +22,7 @@ def strata(labels: np.ndarray, task: str, n_bins: int = REGRESSION_BINS) -> np.n
     return np.searchsorted(edges, labels, side="right")
 
 
-def _balanced_quota(sizes: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+def balanced_quota(sizes: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """Split n over the strata as evenly as their sizes allow (water filling); leftovers go to random strata."""
     quota = np.zeros_like(sizes)
     left = n
@@ -62,7 +62,7 @@ def stratified_subset(labels: np.ndarray, n: int, seed: int, task: str) -> np.nd
     rng = np.random.default_rng(seed)
     groups = strata(labels, task)
     sizes = np.bincount(groups)
-    return _take(groups, _balanced_quota(sizes, n, rng), rng).astype(np.int64)
+    return _take(groups, balanced_quota(sizes, n, rng), rng).astype(np.int64)
 
 
 def train_val_split(labels: np.ndarray, val_frac: float, seed: int, task: str) -> tuple[np.ndarray, np.ndarray]:

@@ -94,6 +94,16 @@ def check_class_ids(path: Path, key: str, labels: np.ndarray, num_classes: int |
                         f"expected class ids 0..{num_classes - 1} (num_classes {num_classes})")
 
 
+def check_every_class_present(path: Path, key: str, labels: np.ndarray, num_classes: int) -> None:
+    """Every class id 0..K-1 occurs: a gap (e.g. class 3 relabelled 250) would train empty classes."""
+    missing = np.setdiff1d(np.arange(num_classes), np.unique(labels.astype(np.int64)))
+    if len(missing):
+        shown = ", ".join(str(m) for m in missing[:10]) + (f" (+{len(missing) - 10} more)" if len(missing) > 10 else "")
+        raise UserError(f"{path}: key '{key}' has no image of class id {shown} of 0..{num_classes - 1}; "
+                        "expected every class to have training images (pass --num-classes K if empty classes "
+                        "are meant)")
+
+
 def check_task_name(path: Path, task: Any, where: str) -> str:
     if task not in ("classification", "regression"):
         raise UserError(f"{path}: {where} is {task!r}, expected 'classification' or 'regression'")

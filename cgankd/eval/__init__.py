@@ -1,1 +1,2 @@
-"""Evaluation: eval-net features, FID / intra-FID, class share and label score of generators."""
+"""Evaluation tools shared by the stages: the Frechet distance between feature sets (FID in any eval net's
+feature space)."""

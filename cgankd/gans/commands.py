@@ -12,18 +12,17 @@ import torch
 
 from ..common.devices import pick_device
 from ..common.errors import UserError
-from ..common.files import write_json
+from ..common.files import check_output_dir, check_output_file, file_fingerprint, write_json
 from ..common.runs import RunDir, git_commit
 from ..common.settings import parse_settings
 from ..data import LabelNorm, load_dataset, write_fake_h5
-from ..presets import get_preset, guess_preset
+from ..data.preset_choice import choose_preset
+from ..presets import get_preset
 from .config import gan_config
 from .grid import grid_labels, save_grid, to_uint8
 from .sampling import load_gan, raw_labels, read_checkpoint, sample_labels
+from .networks import gan_task
 from .trainer import GanData, GanTrainer
-
-TASK_OF = {"biggan": "classification", "ccgan": "regression"}
-
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     out = parse_settings(args.set)
@@ -38,15 +37,15 @@ def label_norm_for(preset: dict, train_labels: np.ndarray) -> LabelNorm:
     return LabelNorm.from_spec(preset.get("data", {}).get("label_norm", "minmax"), train_labels)
 
 
-def gan_data(path: str, kind: str, preset: dict, device: torch.device) -> GanData:
-    bundle = load_dataset(path, task=preset.get("data", {}).get("task"))
-    if bundle.task != TASK_OF[kind]:
-        raise UserError(f"{path}: a {bundle.task} dataset; --gan {kind} needs a {TASK_OF[kind]} dataset")
+def gan_data(path: str, kind: str, preset: dict, device: torch.device, num_classes: int | None = None) -> GanData:
+    bundle = load_dataset(path, task=preset.get("data", {}).get("task"), num_classes=num_classes)
+    if bundle.task != gan_task(kind):
+        raise UserError(f"{path}: a {bundle.task} dataset; --gan {kind} needs a {gan_task(kind)} dataset")
     images = torch.as_tensor(bundle.train.images).to(device)
     meta = {"data": str(path), "dataset": bundle.name}
     if bundle.attrs.get("class_names") is not None:
         meta["class_names"] = [str(c) for c in bundle.attrs["class_names"]]
-    if kind == "biggan":
+    if gan_task(kind) == "classification":
         labels = torch.as_tensor(bundle.train.labels.astype(np.int64)).to(device)
         return GanData(images, labels, num_classes=bundle.num_classes, meta=meta)
     norm = label_norm_for(preset, bundle.train.labels)
@@ -58,26 +57,34 @@ def gan_data(path: str, kind: str, preset: dict, device: torch.device) -> GanDat
     return GanData(images, labels, label_norm=norm, meta=meta)
 
 
+# Settings that may change when a GAN run is resumed: more iterations, and bookkeeping.
+GAN_RESUME_FREE = frozenset({"device", "config.iters", "config.ckpt_every", "config.log_every",
+                             "config.keep_snapshots"})
+
+
 def train_gan(data_path: str, kind: str, out: str, *, preset: str | None = None, overrides: dict | None = None,
-              seed: int = 0, device: str = "auto", resume: bool = False, quiet: bool = False) -> dict[str, Any]:
-    """Train (or, with resume, continue) a GAN run in `out`; returns its metrics."""
+              seed: int = 0, device: str = "auto", resume: bool = False, quiet: bool = False,
+              num_classes: int | None = None) -> dict[str, Any]:
+    """Train (or, with resume, continue) a GAN run in `out`; returns its metrics. A resumed run must
+    have the same settings, except for its number of iterations (a finished GAN can be grown)."""
     dev = pick_device(device)
-    preset_name = preset or guess_preset(data_path)
+    check_output_dir(out)
+    preset_name, how = choose_preset(data_path, preset)
     preset_dict = get_preset(preset_name) if preset_name else {}
-    overrides = dict(overrides or {})
+    cfg = gan_config(kind, preset_dict.get("gan"), overrides)
+    if cfg["iters"] < 1:
+        raise UserError(f"--iters {cfg['iters']}: a GAN needs at least one iteration")
     run = RunDir(out, resume=resume)
-    state = None
-    if resume and run.has_checkpoint():
-        state = read_checkpoint(run.checkpoint)
-        if state["kind"] != kind:
-            raise UserError(f"{run.checkpoint}: holds a {state['kind']} run, not --gan {kind}")
-        cfg = gan_config(kind, {kind: {**state["config"], **overrides}})
-    else:
-        cfg = gan_config(kind, preset_dict.get("gan"), overrides)
-    data = gan_data(data_path, kind, preset_dict, dev)
+    settings = {"command": "gan train", "gan": kind, "data": data_path, "preset": preset_name, "seed": seed,
+                "num_classes": num_classes, "device": str(dev), "config": cfg,
+                "inputs": {"data": {"path": data_path, "fingerprint": file_fingerprint(data_path)}}}
+    resuming = run.check(settings, GAN_RESUME_FREE)
+    state = read_checkpoint(run.checkpoint) if resuming and run.has_checkpoint() else None
+    if not quiet:
+        print(f"gan train: {how}")
+    data = gan_data(data_path, kind, preset_dict, dev, num_classes)
     data.meta["preset"] = preset_name
-    run.start({"command": "gan train", "gan": kind, "data": data_path, "preset": preset_name,
-               "seed": seed, "device": str(dev), "config": cfg})
+    run.start(settings, replace=True)
     if state is not None:
         run.truncate_log(int(state["iteration"]), key="iter")
     trainer = GanTrainer(kind, cfg, data, run, device=dev, seed=seed, quiet=quiet)
@@ -100,7 +107,7 @@ def train_gan(data_path: str, kind: str, out: str, *, preset: str | None = None,
 
 def train(args: argparse.Namespace) -> int:
     train_gan(args.data, args.gan, args.out, preset=args.preset, overrides=_overrides(args), seed=args.seed,
-              device=args.device, resume=args.resume, quiet=args.quiet)
+              device=args.device, resume=args.resume, quiet=args.quiet, num_classes=args.num_classes)
     return 0
 
 
@@ -109,10 +116,13 @@ def sample(args: argparse.Namespace) -> int:
         raise UserError(f"--n {args.n}: expected at least 1 sample")
     if args.batch_size < 1:
         raise UserError(f"--batch-size {args.batch_size}: expected at least 1")
+    check_output_file(args.out, args.force)
+    if args.grid:
+        check_output_file(args.grid, True, "--grid")
     device = pick_device(args.device)
     t0 = time.time()
     gan = load_gan(args.ckpt, device=device, ema=not args.no_ema, seed=args.seed)
-    labels = sample_labels(gan, args.n, gan.config.get("sample_num_labels", 2000))
+    labels = sample_labels(gan, args.n)
     images = gan.generate(labels, batch_size=args.batch_size, seed=args.seed)
     attrs = {"gan_checkpoint": gan.path, "gan": gan.kind, "gan_iteration": gan.iteration, "ema": gan.ema,
              "seed": args.seed, "n": args.n, "git_commit": git_commit(), "subsampling": "none",
@@ -135,7 +145,7 @@ def sample(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    from ..eval.gan_metrics import EvalNet, Generator, evaluate_generator, format_report
+    from .metrics import EvalNet, Generator, evaluate_generator, format_report
     device = pick_device(args.device)
     if not args.eval_net:
         raise UserError("gan eval needs --eval-net: a classifier (BigGAN) or regressor (CcGAN) checkpoint, "
@@ -143,7 +153,7 @@ def evaluate(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise UserError(f"--n {args.n}: expected at least 1 sample")
     gan = load_gan(args.ckpt, device=device, ema=not args.no_ema, seed=args.seed)
-    bundle = load_dataset(args.data, task=TASK_OF[gan.kind])
+    bundle = load_dataset(args.data, task=gan_task(gan.kind))
     if bundle.train.images.shape[1:] != (gan.channels, gan.img_size, gan.img_size):
         raise UserError(f"{args.data}: images {bundle.train.images.shape[1:]} differ from the GAN's "
                         f"{(gan.channels, gan.img_size, gan.img_size)}")

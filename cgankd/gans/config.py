@@ -54,7 +54,7 @@ CCGAN = {
     "embed_milestones": [60, 120],
     "embed_subset": 0,          # >0: images per x2y epoch (a shorter epoch for CPU-sized runs)
     "y2h_epochs": 500, "y2h_batch_size": 128, "y2h_lr": 0.01, "y2h_milestones": [150, 250, 350],
-    "sample_num_labels": 2000,  # `gan sample`: evenly spaced label values over [0, 1]
+    "label_values": 2000,       # regression fakes: evenly spaced label values over [0, 1]
     "grid_rows": 10,            # label values swept in the sample grid
 }
 

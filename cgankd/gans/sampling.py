@@ -1,8 +1,7 @@
 """Load a GAN checkpoint and draw labelled samples in large batches under inference mode.
 
 Classification: NFAKE split evenly over the classes. Regression: NFAKE split evenly over a grid
-of evenly spaced label values in [0, 1] (the reference's 2000 values for SteeringAngle), written
-back in raw units.
+of evenly spaced label values in [0, 1] (`label_grid`), written back in raw units.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from ..data.labels import LabelNorm
 from .ema import standing_stats
 from .grid import to_uint8
 from .label_embed import LabelToEmbedding
-from .trainer import CKPT_FORMAT, build_networks
+from .networks import CKPT_FORMAT, build_networks, gan_task
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -65,7 +64,7 @@ class LoadedGAN:
 
     @property
     def is_regression(self) -> bool:
-        return self.kind == "ccgan"
+        return gan_task(self.kind) == "regression"
 
     @torch.no_grad()
     def embed(self, labels: torch.Tensor) -> torch.Tensor:
@@ -129,10 +128,17 @@ def balanced_class_ids(n: int, num_classes: int) -> torch.Tensor:
     return torch.arange(num_classes).repeat_interleave(torch.as_tensor(even_counts(n, num_classes)))
 
 
-def sample_labels(gan: LoadedGAN, n: int, num_label_values: int = 2000) -> torch.Tensor:
-    """Class ids with n split evenly over classes, or normalised labels on an even grid."""
+def label_grid(n_values: int, n: int) -> torch.Tensor:
+    """The normalised label values regression fakes are made at: `n_values` evenly spaced values
+    over [0, 1] (the reference's 2,000 for SteeringAngle), or n when fewer fakes are asked for."""
+    return torch.linspace(0, 1, max(1, min(n_values, n)), dtype=torch.float64)
+
+
+def sample_labels(gan: LoadedGAN, n: int, n_values: int | None = None) -> torch.Tensor:
+    """Class ids with n split evenly over classes, or normalised labels on the GAN's label grid
+    (`label_values` of its settings unless `n_values` is given), n split evenly over it."""
     if gan.is_regression:
-        values = torch.linspace(0, 1, max(1, min(num_label_values, n)))
+        values = label_grid(n_values or gan.config["label_values"], n).float()
         return values.repeat_interleave(torch.as_tensor(even_counts(n, len(values))))
     return balanced_class_ids(n, gan.num_classes)
 

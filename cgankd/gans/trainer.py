@@ -8,6 +8,7 @@ update. Checkpoints (G, D, EMA, optimisers, RNG, iteration) go to the run folder
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,12 +18,11 @@ import torch.nn as nn
 from tqdm import tqdm
 
 from ..common.devices import memory_format
+from ..common.errors import UserError
 from ..common.optim import backward_step
 from ..common.runs import RunDir
 from ..common.seeding import rng_state, seed_everything, set_rng_state
 from ..data.labels import LabelNorm
-from .biggan import build_biggan
-from .ccgan import build_ccgan
 from .conditioning import ClassConditioner, LabelConditioner
 from .diffaug import diff_augment
 from .ema import EMA, standing_stats
@@ -30,10 +30,8 @@ from .grid import grid_labels, save_grid, to_uint8
 from .label_embed import LabelToEmbedding, to_minus_one_one, train_x2y, train_y2h, x2y_mae, \
     y2h_roundtrip_error
 from .losses import hinge_d_loss, hinge_g_loss
+from .networks import CKPT_FORMAT, build_networks, gan_task
 from .vicinal import VicinalSampler, kappa_rule, kernel_sigma
-
-CKPT_FORMAT = "cgankd-gan-v1"
-
 
 @dataclass
 class GanData:
@@ -52,13 +50,6 @@ class GanData:
     @property
     def channels(self) -> int:
         return int(self.images.shape[1])
-
-
-def build_networks(kind: str, cfg: dict, *, img_size: int, channels: int, num_classes: int | None
-                   ) -> tuple[nn.Module, nn.Module]:
-    if kind == "biggan":
-        return build_biggan(cfg, img_size=img_size, channels=channels, num_classes=num_classes)
-    return build_ccgan(cfg, img_size=img_size, channels=channels)
 
 
 def vicinity_params(cfg: dict, labels: torch.Tensor) -> tuple[float, float]:
@@ -102,7 +93,7 @@ class GanTrainer:
         betas = tuple(cfg["betas"])
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg["g_lr"], betas=betas, eps=cfg["adam_eps"])
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg["d_lr"], betas=betas, eps=cfg["adam_eps"])
-        if self.kind == "biggan":
+        if gan_task(self.kind) == "classification":
             self.cond = ClassConditioner(data.labels, data.num_classes)
         else:
             self._setup_label_embedding(state)
@@ -231,6 +222,15 @@ class GanTrainer:
         self.D.requires_grad_(True)
         return {"g_loss": loss.item()}
 
+    def _check_finite(self, stats: dict[str, float]) -> None:
+        """A NaN/inf loss ends the run with a message; last.pt still holds the last good checkpoint."""
+        bad = {k: v for k, v in stats.items() if not math.isfinite(v)}
+        if bad:
+            saved = self.iteration - self.iteration % self.cfg["ckpt_every"]
+            raise UserError(f"GAN training diverged at iteration {self.iteration + 1} "
+                            f"({', '.join(f'{k}={v}' for k, v in bad.items())}); {self.run.checkpoint} keeps "
+                            f"iteration {saved}; lower g_lr / d_lr (--set)")
+
     def train(self) -> dict[str, Any]:
         cfg = self.cfg
         bs, gbs = cfg["batch_size"], cfg["g_batch_size"] or cfg["batch_size"]
@@ -248,6 +248,7 @@ class GanTrainer:
                 for k, v in self.d_step(bs).items():
                     stats[k] = stats.get(k, 0.0) + v / cfg["d_steps"]
             stats.update(self.g_step(gbs))
+            self._check_finite(stats)
             if self.G_ema is not None:
                 self.ema.update(self.iteration)
             self.iteration += 1

@@ -1,5 +1,5 @@
 """Paper-style tables (markdown, CSV) and plots from finished run folders."""
 
-from .tables import ArmSummary, RunResult, arm_name, find_runs, markdown_table, summarize, write_csv
+from .tables import ArmSummary, RunResult, find_runs, markdown_table, summarize, write_csv
 
-__all__ = ["ArmSummary", "RunResult", "arm_name", "find_runs", "markdown_table", "summarize", "write_csv"]
+__all__ = ["ArmSummary", "RunResult", "find_runs", "markdown_table", "summarize", "write_csv"]

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from ..common.files import atomic_path
+from ..common.files import atomic_path, check_output_dir
 from .plots import metric_bars
 from .tables import find_runs, markdown_table, summarize, write_csv
 
 
 def report(args: argparse.Namespace) -> int:
+    out = check_output_dir(args.out)
     rows = summarize(find_runs(args.runs))
-    out = Path(args.out)
     table = markdown_table(rows)
     with atomic_path(out / "results.md") as tmp:
         tmp.write_text(table)

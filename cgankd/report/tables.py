@@ -1,8 +1,8 @@
 """Read finished runs (config.json + metrics.json) and summarise them over seeds.
 
-Runs are grouped by dataset, student and arm; the arm is named from what the run did:
-NOKD, control (an --init run on real data only), a KD method, cGAN-KD, cGAN-KD + method.
-The reported value is the last epoch's test metric (never a test-selected best).
+Runs are grouped by dataset, student and arm identity (`cgankd.arms`, recorded in each run's
+config.json): two runs share a row only when they differ in nothing but their seed. The reported
+value is the last epoch's test metric (never a test-selected best).
 """
 
 from __future__ import annotations
@@ -10,13 +10,15 @@ from __future__ import annotations
 import csv
 import json
 import statistics
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from ..arms import arm_key, distinct_labels
 from ..common.errors import UserError
 from ..common.files import atomic_path
-from ..distill import display_name
+from ..distill import display_name, distiller_names
 
 
 @dataclass
@@ -33,21 +35,28 @@ class RunResult:
     def value(self) -> float:
         return float(self.metrics[f"test_{self.metric}"])
 
+    @property
+    def identity(self) -> dict:
+        return self.config["arm"]
 
-def arm_name(config: dict) -> str:
-    method = display_name(config["distill"]) if config.get("distill") else None
-    if config.get("fake"):
-        return "cGAN-KD" + (f" + {method}" if method else "")
-    real_only = " (real only, same steps)" if config.get("same_steps_as") else ""
-    if method:
-        return method + real_only
-    if config.get("init"):
-        return "control" + (real_only or " (real only, same schedule)")
-    return "NOKD"
+    @property
+    def dataset(self) -> str:
+        return Path(self.config["data"]).stem
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        print(f"warning: skipping {path.parent}: {path.name} cannot be read ({err})", file=sys.stderr)
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def find_runs(paths: Iterable[str | Path]) -> list[RunResult]:
-    """Every finished run (a folder with metrics.json and config.json) under the given paths."""
+    """Every finished student run (a folder with metrics.json and config.json) under the given paths.
+    A run whose files cannot be read, or that records no arm identity, is skipped with a warning."""
+    paths = list(paths)
     runs = []
     for root in map(Path, paths):
         if not root.exists():
@@ -56,10 +65,14 @@ def find_runs(paths: Iterable[str | Path]) -> list[RunResult]:
             config_file = metrics_file.with_name("config.json")
             if not config_file.exists():
                 continue
-            metrics = json.loads(metrics_file.read_text())
-            if "metric" not in metrics:        # not a student run (e.g. a GAN's metrics)
+            metrics, config = _read_json(metrics_file), _read_json(config_file)
+            if metrics is None or config is None or "metric" not in metrics:   # e.g. a GAN's metrics
                 continue
-            runs.append(RunResult(metrics_file.parent, json.loads(config_file.read_text()), metrics))
+            if "arm" not in config or f"test_{metrics['metric']}" not in metrics:
+                print(f"warning: skipping {metrics_file.parent}: it records no arm identity or no test metric "
+                      "(made by an older version?)", file=sys.stderr)
+                continue
+            runs.append(RunResult(metrics_file.parent, config, metrics))
     if not runs:
         raise UserError(f"no finished student runs (metrics.json + config.json) under {', '.join(map(str, paths))}")
     return runs
@@ -73,6 +86,16 @@ class ArmSummary:
     metric: str
     values: list[float]
     wall_time_s: float
+    identity: dict = field(default_factory=dict)
+    runs: list[Path] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        return self.identity.get("kind", "")
+
+    @property
+    def key(self) -> str:
+        return arm_key(self.identity)
 
     @property
     def mean(self) -> float:
@@ -86,13 +109,25 @@ class ArmSummary:
         return f"{self.mean:.2f} ± {self.std:.2f}" if len(self.values) > 1 else f"{self.mean:.2f}"
 
 
+def method_names() -> dict[str, str]:
+    """KD method -> its table name, from the distiller registry."""
+    return {name: display_name(name) for name in distiller_names()}
+
+
 def summarize(runs: list[RunResult]) -> list[ArmSummary]:
+    """One row per (dataset, student, arm identity), in the order the runs were found."""
     groups: dict[tuple, list[RunResult]] = {}
     for run in runs:
-        key = (Path(run.config["data"]).stem, run.config["arch"], arm_name(run.config), run.metric)
-        groups.setdefault(key, []).append(run)
-    return [ArmSummary(*key, values=[r.value for r in group],
-                       wall_time_s=sum(r.metrics.get("wall_time_s", 0.0) for r in group))
+        groups.setdefault((run.dataset, run.config["arch"], arm_key(run.identity), run.metric), []).append(run)
+    keys = list(groups)
+    names = method_names()
+    labels: dict[tuple, str] = {}
+    for dataset, arch in dict.fromkeys((k[0], k[1]) for k in keys):
+        mine = [k for k in keys if k[:2] == (dataset, arch)]
+        labels.update(zip(mine, distinct_labels([groups[k][0].identity for k in mine], names)))
+    return [ArmSummary(key[0], key[1], labels[key], key[3], values=[r.value for r in group],
+                       wall_time_s=sum(r.metrics.get("wall_time_s", 0.0) for r in group),
+                       identity=group[0].identity, runs=[r.path for r in group])
             for key, group in groups.items()]
 
 

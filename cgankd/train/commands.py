@@ -6,14 +6,14 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
+import torch
+
 from ..common.devices import pick_device
-from ..common.errors import UserError
 from ..data import load_dataset
-from ..data.pipeline import DeviceLoader, PixelNorm
-from ..models.checkpoint import load_model
+from ..models.trained import MODEL_FILE, TrainedNet
 from .config import TrainConfig, config_from_args
 from .dataset import normalise_labels
-from .loop import MODEL_FILE, evaluate as evaluate_loader, fit
+from .loop import fit
 
 
 def _print_metrics(metrics: dict) -> None:
@@ -41,16 +41,13 @@ def train(args: argparse.Namespace) -> int:
 
 def evaluate_checkpoint(ckpt: str, data: str, device: str = "auto") -> tuple[str, float]:
     """(metric name, value) of a `cgankd train` checkpoint on a dataset's test split."""
-    dev = pick_device(device)
-    model, info = load_model(ckpt, device=dev)
-    task = info.get("task")
-    if task is None or not info.get("pixel_norm"):
-        raise UserError(f"{ckpt}: no task / pixel normalisation recorded; evaluate checkpoints written by `cgankd train`")
+    net = TrainedNet.load(ckpt, pick_device(device), "evaluated")
+    task = net.task
     bundle = load_dataset(data, task=task.kind)
-    loader = DeviceLoader(bundle.test.images, normalise_labels(bundle.test.labels, task), 256,
-                          pixel_norm=PixelNorm.from_dict(info["pixel_norm"]), shuffle=False, drop_last=False,
-                          device=dev)
-    return f"test_{task.metric_name}", evaluate_loader(model, loader, task)
+    net.check_fits(bundle.test.image_shape, bundle.task, bundle.num_classes, data)
+    outputs = net.outputs(bundle.test.images)
+    labels = torch.as_tensor(normalise_labels(bundle.test.labels, task))
+    return f"test_{task.metric_name}", task.finish_metric(task.metric_sum(outputs, labels), len(labels))
 
 
 def evaluate(args: argparse.Namespace) -> int:

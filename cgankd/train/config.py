@@ -8,7 +8,8 @@ from typing import Any
 
 from ..common.errors import UserError
 from ..common.settings import parse_settings
-from ..presets import cosine_recipes, get_preset, guess_preset, lr_for
+from ..data.preset_choice import choose_preset
+from ..presets import cosine_recipes, get_preset, lr_for
 
 # Used when the data file matches no preset.
 GENERIC_RECIPES = cosine_recipes(vanilla_lr=0.05, epochs=30)
@@ -20,7 +21,9 @@ class TrainConfig:
     arch: str
     out: str
     task: str | None = None
+    num_classes: int | None = None   # a class count the user states (empty classes allowed)
     preset: str | None = None
+    preset_choice: str = ""          # how the preset was chosen, for the log and config.json
     recipe: str = "vanilla"
     epochs: int = 30
     batch_size: int = 128
@@ -56,8 +59,11 @@ class TrainConfig:
         return asdict(self)
 
     def stretched(self, epochs: int) -> TrainConfig:
-        """This config for `epochs` epochs, step milestones kept at the same fractions of the run."""
-        return replace(self, epochs=epochs, milestones=[round(m * epochs / self.epochs) for m in self.milestones])
+        """This config for `epochs` epochs, step milestones kept at the same fractions of the run; a
+        milestone never lands before epoch 1 (a decay from the first step would train the whole run
+        at the decayed rate)."""
+        return replace(self, epochs=epochs,
+                       milestones=[max(1, round(m * epochs / self.epochs)) for m in self.milestones])
 
     def check(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
@@ -68,8 +74,14 @@ class TrainConfig:
             raise UserError(f"--warmup must be in [0, --epochs) (got {self.warmup})")
         if not 0.0 <= self.val_frac < 1.0:
             raise UserError(f"--val-frac must be in [0, 1) (got {self.val_frac})")
+        if any(m < 1 for m in self.milestones) or self.milestones != sorted(self.milestones):
+            raise UserError(f"--milestones must be increasing epochs of at least 1 (got {self.milestones})")
         if self.nfake is not None and not (self.fake or self.same_steps_as):
             raise UserError("--nfake needs --fake FAKE.h5 or --same-steps-as FAKE.h5")
+        if self.nfake is not None and self.nfake < 1:
+            raise UserError(f"--nfake must be at least 1 (got {self.nfake}); leave it out to use every fake")
+        if self.eval_every < 1:
+            raise UserError(f"--eval-every must be at least 1 (got {self.eval_every})")
         if self.fake_weight != 1.0 and (not self.fake or self.fake_only):
             raise UserError("--fake-weight weighs fakes against real images: it needs --fake and no --fake-only")
         if self.fake_weight < 0:
@@ -89,13 +101,17 @@ class TrainConfig:
 
 def recipe_config(data: str, arch: str, out: str, *, preset: str | None = None, recipe: str = "vanilla",
                   **overrides: Any) -> TrainConfig:
-    """A TrainConfig from the dataset preset's recipe (guessed from the file name when not
-    named), with `overrides` (None values ignored) on top."""
-    preset = preset or guess_preset(data)
+    """A TrainConfig from the dataset preset's recipe (`preset`, else the one the data file declares,
+    else the generic recipe), with `overrides` (None values ignored) on top."""
+    preset, how = choose_preset(data, preset)
     settings = dict(GENERIC_RECIPES[recipe])
     if preset:
         settings.update(get_preset(preset)["train"][recipe])
-    cfg = TrainConfig(data=data, arch=arch, out=out, preset=preset, recipe=recipe, epochs=settings["epochs"],
+    else:
+        how += (f"; the generic {recipe} recipe: {settings['schedule']}, {settings['epochs']} epochs, "
+                f"lr {settings['lr']}, batch {settings['batch_size']}")
+    cfg = TrainConfig(data=data, arch=arch, out=out, preset=preset, preset_choice=how, recipe=recipe,
+                      epochs=settings["epochs"],
                       batch_size=settings["batch_size"], lr=lr_for(settings, arch),
                       weight_decay=settings["weight_decay"], momentum=settings["momentum"],
                       schedule=settings["schedule"], milestones=list(settings.get("milestones", [])),
@@ -113,7 +129,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """`cgankd train` flags → TrainConfig (recipe "fake" when training on fakes or from --init)."""
     recipe = args.recipe or ("fake" if (args.fake or args.same_steps_as or args.init) else "vanilla")
     flags = {name: getattr(args, name) for name in (
-        "task", "epochs", "batch_size", "lr", "weight_decay", "schedule", "milestones", "warmup", "seed", "device",
+        "task", "num_classes", "epochs", "batch_size", "lr", "weight_decay", "schedule", "milestones", "warmup", "seed", "device",
         "amp", "compile", "teacher", "distill", "ta_arch", "ta", "fake", "nfake", "fake_only", "fake_weight",
         "same_steps_as", "init", "subset", "val_frac", "eval_every", "resume", "quiet")}
     return recipe_config(args.data, args.arch, args.out, preset=args.preset, recipe=recipe,

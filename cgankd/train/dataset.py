@@ -13,6 +13,7 @@ from ..common.devices import memory_format
 from ..common.errors import UserError
 from ..data import (DataBundle, DeviceLoader, LabelNorm, PixelNorm, Split, load_dataset, read_fake_h5,
                     read_fake_labels, stratified_subset, train_val_split)
+from ..data.splits import balanced_quota
 from ..data.pipeline import Augment
 from ..presets import get_preset
 from ..tasks import Task
@@ -30,6 +31,7 @@ class TrainingData:
     n_real: int
     n_fake: int
     n_matched_fake: int = 0   # fakes whose extra steps a real-only control (--same-steps-as) takes
+    fake_per_class: list[int] | None = None   # of the fakes used (or matched), per class
 
     def matched_epochs(self, epochs: int) -> int:
         """Epochs over real data only that take as many optimiser steps as `epochs` over
@@ -68,33 +70,46 @@ def normalise_labels(labels: np.ndarray, task: Task) -> np.ndarray:
     return labels.astype(np.int64)
 
 
-def pick_fake_indices(labels: np.ndarray, nfake: int | None, task: Task, seed: int) -> np.ndarray:
-    """Which fakes to use, sorted. Classification: nfake // K random fakes per class;
-    regression: a random nfake subset; all of them when nfake is None or too large."""
-    if nfake is None or nfake >= len(labels):
+def pick_fake_indices(labels: np.ndarray, nfake: int | None, task: Task, seed: int, where: str = "the fake set"
+                      ) -> np.ndarray:
+    """Which fakes the student sees, sorted: exactly `nfake` of them (all when None). Classification
+    spreads them over the classes as evenly as the file allows (a class with too few fakes gives
+    all it has and the others make up the rest); regression takes a random subset. An NFAKE the
+    file cannot supply is an error, never a silent cap."""
+    if nfake is None:
         return np.arange(len(labels))
+    if nfake < 1:
+        raise UserError(f"--nfake {nfake}: expected at least 1")
+    if nfake > len(labels):
+        raise UserError(f"--nfake {nfake}: {where} holds only {len(labels)} fakes")
     rng = np.random.default_rng(seed)
     if task.is_regression:
-        keep = rng.choice(len(labels), nfake, replace=False)
-    else:
-        per_class = nfake // task.num_classes
-        keep = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:per_class]
-                               for c in range(task.num_classes)])
-    return np.sort(keep)
+        return np.sort(rng.choice(len(labels), nfake, replace=False))
+    if nfake < task.num_classes:
+        raise UserError(f"--nfake {nfake}: fewer than one fake per class ({task.num_classes} classes)")
+    sizes = np.bincount(labels, minlength=task.num_classes)
+    quota = balanced_quota(sizes, nfake, rng)
+    return np.sort(np.concatenate([rng.choice(np.flatnonzero(labels == c), q, replace=False)
+                                   for c, q in enumerate(quota) if q]))
+
+
+def fakes_per_class(labels: np.ndarray, task: Task) -> list[int] | None:
+    """How many of the used fakes fall in each class (recorded in config.json); None for regression."""
+    return None if task.is_regression else np.bincount(labels, minlength=task.num_classes).tolist()
 
 
 def load_fakes(path: str, real: Split, task: Task, nfake: int | None, seed: int) -> Split:
     fake, _ = read_fake_h5(path, task.kind, task.num_classes)
     _check_image_shape(path, fake.images.shape[1:], real)
-    keep = pick_fake_indices(fake.labels, nfake, task, seed)
+    keep = pick_fake_indices(fake.labels, nfake, task, seed, path)
     return fake if len(keep) == len(fake.labels) else _take(fake, keep)
 
 
-def count_fakes(path: str, real: Split, task: Task, nfake: int | None, seed: int) -> int:
-    """How many fakes `load_fakes` would use, read from the labels alone (for --same-steps-as)."""
+def count_fakes(path: str, real: Split, task: Task, nfake: int | None, seed: int) -> np.ndarray:
+    """The labels of the fakes `load_fakes` would use, read without the images (for --same-steps-as)."""
     labels, image_shape, _ = read_fake_labels(path, task.kind, task.num_classes)
     _check_image_shape(path, image_shape, real)
-    return len(pick_fake_indices(labels, nfake, task, seed))
+    return labels[pick_fake_indices(labels, nfake, task, seed, path)]
 
 
 def _check_image_shape(path: str, image_shape: tuple, real: Split) -> None:
@@ -105,7 +120,7 @@ def _check_image_shape(path: str, image_shape: tuple, real: Split) -> None:
 
 def build_training_data(cfg: TrainConfig, reference_task: Task | None = None,
                         reference_pixel_norm: PixelNorm | None = None) -> TrainingData:
-    bundle = load_dataset(cfg.data, task=cfg.task)
+    bundle = load_dataset(cfg.data, task=cfg.task, num_classes=cfg.num_classes)
     section = get_preset(cfg.preset)["data"] if cfg.preset else {}
     task = make_task(bundle, section, reference_task)
     real = bundle.train
@@ -116,7 +131,8 @@ def build_training_data(cfg: TrainConfig, reference_task: Task | None = None,
         train_idx, val_idx = train_val_split(real.labels, cfg.val_frac, cfg.seed, task.kind)
         real, val = _take(real, train_idx), _take(real, val_idx)
     fake = load_fakes(cfg.fake, real, task, cfg.nfake, cfg.seed) if cfg.fake else None
-    n_matched = count_fakes(cfg.same_steps_as, real, task, cfg.nfake, cfg.seed) if cfg.same_steps_as else 0
+    matched = count_fakes(cfg.same_steps_as, real, task, cfg.nfake, cfg.seed) if cfg.same_steps_as else None
+    used = fake.labels if fake is not None else matched
     pixel_norm = reference_pixel_norm or PixelNorm.from_spec(section.get("pixel_norm", "dataset"), real.images)
     augment = Augment.from_spec(section["augment"], label_norm=task.label_norm) if section.get("augment") else None
     train = _mix(real, fake, cfg.fake_only)
@@ -125,7 +141,8 @@ def build_training_data(cfg: TrainConfig, reference_task: Task | None = None,
                         test=_normalised(bundle.test, task),
                         n_real=0 if cfg.fake_only else len(real.labels),
                         n_fake=0 if fake is None else len(fake.labels),
-                        n_matched_fake=n_matched)
+                        n_matched_fake=0 if matched is None else len(matched),
+                        fake_per_class=None if used is None else fakes_per_class(used, task))
 
 
 def _mix(real: Split, fake: Split | None, fake_only: bool) -> Split:

@@ -17,17 +17,17 @@ from tqdm.auto import tqdm
 from ..common.devices import autocast, memory_format, pick_device
 from ..common.optim import lr_at, set_lr
 from ..common.errors import UserError
-from ..common.runs import RunDir
+from ..common.files import check_output_dir
+from ..common.runs import METRICS, RunDir
 from ..common.seeding import rng_state, seed_everything, set_rng_state
-from ..data import DeviceLoader, PixelNorm
+from ..data import DeviceLoader
 from ..distill import Distiller, build_distiller
 from ..models import build_model
-from ..models.checkpoint import load_model, save_model_checkpoint
+from ..models.checkpoint import save_model_checkpoint
+from ..models.trained import MODEL_FILE, TrainedNet
 from .config import TrainConfig
 from .dataset import TrainingData, build_training_data
-
-MODEL_FILE = "model.pt"
-
+from .record import RESUME_FREE, identity, run_settings
 
 @dataclass
 class Loaders:
@@ -51,43 +51,32 @@ def evaluate(model: torch.nn.Module, loader: DeviceLoader, task, amp: bool = Fal
     return task.finish_metric(total, count)
 
 
-def _load_reference(path: str | None, device: torch.device, role: str):
-    if not path:
-        return None, None
-    model, info = load_model(path, device=device)
-    if info.get("task") is None:
-        raise UserError(f"{path}: the {role} checkpoint records no task; it was not written by `cgankd train`")
-    return model, info
-
-
 def _build(cfg: TrainConfig, device: torch.device
-           ) -> tuple[TrainConfig, TrainingData, Distiller, torch.nn.Module]:
+           ) -> tuple[TrainConfig, TrainingData, Distiller, torch.nn.Module, dict | None]:
     """Data, student and distiller; for a real-only control (--same-steps-as) also the config
-    stretched to the cGAN-KD run's number of optimiser steps."""
-    teacher, teacher_info = _load_reference(cfg.teacher, device, "teacher")
-    init_model, init_info = _load_reference(cfg.init, device, "--init")
-    reference = init_info or teacher_info
-    data = build_training_data(
-        cfg, reference_task=reference["task"] if reference else None,
-        reference_pixel_norm=PixelNorm.from_dict(reference["pixel_norm"]) if reference and reference["pixel_norm"]
-        else None)
+    stretched to the cGAN-KD run's number of optimiser steps; and what the --init checkpoint records."""
+    teacher = TrainedNet.load(cfg.teacher, device, "teacher") if cfg.teacher else None
+    init = TrainedNet.load(cfg.init, device, "--init") if cfg.init else None
+    reference = init or teacher
+    data = build_training_data(cfg, reference_task=reference.task if reference else None,
+                               reference_pixel_norm=reference.pixel_norm if reference else None)
     if cfg.same_steps_as:
         cfg = cfg.stretched(data.matched_epochs(cfg.epochs))
     seed_everything(cfg.seed)
     channels, size, _ = data.img_shape
     student = build_model(cfg.arch, num_classes=data.task.num_classes or 1, in_channels=channels,
                           img_size=size, task=data.task.kind)
-    if init_model is not None:
-        if init_info["arch"] != cfg.arch:
-            raise UserError(f"--init {cfg.init} is a {init_info['arch']}, not a {cfg.arch}")
-        student.load_state_dict(init_model.state_dict())
+    if init is not None:
+        if init.arch != cfg.arch:
+            raise UserError(f"--init {cfg.init} is a {init.arch}, not a {cfg.arch}")
+        student.load_state_dict(init.model.state_dict())
     distill_cfg = {"n_data": len(data.train.labels), "img_shape": data.img_shape, "with_fake": data.n_fake > 0,
                    "epochs": cfg.epochs, "n_real": data.n_real, "fake_weight": cfg.fake_weight, **cfg.distill_cfg}
     if not data.task.is_regression:
         distill_cfg["train_labels"] = data.train.labels     # CRD's exact mode: negatives from other classes
-    distiller = build_distiller(cfg.distill, student, teacher, data.task, distill_cfg)
+    distiller = build_distiller(cfg.distill, student, teacher.model if teacher else None, data.task, distill_cfg)
     distiller.to(device=device, memory_format=memory_format(device))
-    return cfg, data, distiller, student
+    return cfg, data, distiller, student, init.info if init else None
 
 
 def _loaders(cfg: TrainConfig, data: TrainingData, device: torch.device) -> Loaders:
@@ -121,7 +110,9 @@ def _train_epoch(cfg, epoch, distiller, optimizer, scaler, loaders, task, device
             out, losses = step_fn(x, y, index)
             loss = sum(losses.values())
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch + 1}, step {step}: lower --lr")
+            kept = (f"last.pt keeps the last good state (end of epoch {epoch})" if epoch else "nothing was saved")
+            raise UserError(f"training diverged: the loss became {loss.item()} at epoch {epoch + 1}, step {step}; "
+                            f"{kept}; lower --lr")
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
@@ -151,12 +142,18 @@ def fit(cfg: TrainConfig, *, stop_after_epoch: int | None = None) -> dict[str, A
     `stop_after_epoch` ends the run early as an interruption would (used to test resuming).
     """
     device = pick_device(cfg.device)
+    check_output_dir(cfg.out)
     run = RunDir(cfg.out, resume=cfg.resume)
-    if cfg.resume and run.file("metrics.json").exists():
+    settings = run_settings(cfg)
+    if run.check(settings, RESUME_FREE) and run.file(METRICS).exists():
         if not cfg.quiet:
-            print(f"{cfg.out}: finished earlier; metrics.json kept as it is")
-        return json.loads(run.file("metrics.json").read_text())
-    cfg, data, distiller, student = _build(cfg, device)
+            print(f"{cfg.out}: finished earlier with the same settings; metrics.json kept as it is")
+        return json.loads(run.file(METRICS).read_text())
+    if not cfg.quiet:
+        print(f"{cfg.out}: {cfg.preset_choice}")
+    requested = cfg
+    cfg, data, distiller, student, init_info = _build(cfg, device)
+    arm = identity(requested, settings, init_info)
     loaders = _loaders(cfg, data, device)
     task = data.task
     optimizer = torch.optim.SGD(distiller.trainable_parameters(), lr=cfg.lr, momentum=cfg.momentum,
@@ -164,16 +161,24 @@ def fit(cfg: TrainConfig, *, stop_after_epoch: int | None = None) -> dict[str, A
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp and device.type == "cuda"
                                   and not torch.cuda.is_bf16_supported())
     start_epoch, best, wall = 0, {}, 0.0
-    run.start({**cfg.to_dict(), "task": task.to_dict(), "n_real": data.n_real, "n_fake": data.n_fake,
-               "pixel_norm": data.pixel_norm.to_dict(),
-               "augment": data.augment.to_spec() if data.augment else None})
+    run.start({**settings, "arm": arm, "schedule_used": {"epochs": cfg.epochs, "milestones": cfg.milestones},
+               "task_spec": task.to_dict(), "n_real": data.n_real, "n_fake": data.n_fake,
+               "n_matched_fake": data.n_matched_fake, "fake_per_class": data.fake_per_class,
+               "pixel_norm": data.pixel_norm.to_dict(), "augment": data.augment.to_spec() if data.augment else None})
+    if data.fake_per_class is not None and not cfg.quiet:
+        print(f"{cfg.out}: {sum(data.fake_per_class)} fakes{' matched' if cfg.same_steps_as else ''}, "
+              f"per class {data.fake_per_class}")
     if cfg.resume and run.has_checkpoint():
         state = run.load_checkpoint(device)
-        distiller.load_state_dict(state["distiller"])
-        optimizer.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
-        set_rng_state(state["rng"])
-        start_epoch, best, wall = state["epoch"], state["best"], state["wall_time_s"]
+        try:
+            distiller.load_state_dict(state["distiller"])
+            optimizer.load_state_dict(state["optimizer"])
+            scaler.load_state_dict(state["scaler"])
+            set_rng_state(state["rng"])
+            start_epoch, best, wall = state["epoch"], state["best"], state["wall_time_s"]
+        except (KeyError, RuntimeError, ValueError) as err:
+            raise UserError(f"{run.checkpoint}: does not fit this run ({type(err).__name__}: "
+                            f"{str(err).splitlines()[0][:120]}); delete it to restart the run") from None
         run.truncate_log(start_epoch)
     else:
         for record in distiller.prepare(_epoch_batches(loaders.train, 0), device):
@@ -202,17 +207,17 @@ def fit(cfg: TrainConfig, *, stop_after_epoch: int | None = None) -> dict[str, A
                              "rng": rng_state(), "best": best, "wall_time_s": wall})
         if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch and not last:
             return {"stopped_at_epoch": epoch + 1}
-    return _finish(cfg, run, student, data, record, best, wall)
+    return _finish(cfg, run, student, data, record, best, wall, arm)
 
 
-def _finish(cfg, run: RunDir, student, data: TrainingData, record, best, wall) -> dict[str, Any]:
+def _finish(cfg, run: RunDir, student, data: TrainingData, record, best, wall, arm) -> dict[str, Any]:
     task = data.task
     channels, size, _ = data.img_shape
     save_model_checkpoint(run.file(MODEL_FILE), student, arch=cfg.arch,
                           model_kwargs={"num_classes": task.num_classes or 1, "in_channels": channels,
                                         "img_size": size, "task": task.kind},
                           task=task, pixel_norm=data.pixel_norm.to_dict(),
-                          extra={"epochs": cfg.epochs, "seed": cfg.seed})
+                          extra={"epochs": cfg.epochs, "seed": cfg.seed, "arm": arm})
     metrics = {k: v for k, v in record.items() if k.startswith(("test_", "val_", "train_"))}
     metrics.update(best)
     metrics.update({"arch": cfg.arch, "epochs": cfg.epochs, "seed": cfg.seed, "distill": cfg.distill,

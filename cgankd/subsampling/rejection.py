@@ -15,8 +15,6 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 import torch
-from tqdm import tqdm
-
 from ..common.errors import UserError
 
 Batch = Mapping[str, torch.Tensor] | Sequence[torch.Tensor]
@@ -116,24 +114,4 @@ def rejection_sample(propose: Proposer, ratio: RatioFn, n_target: int, *, burn_i
             n_kept += min(len(accept), n_target - n_kept)
     stats = RejectionStats(accepted=n_kept, proposed=n_proposed, burn_in=burn_in,
                            acceptance_rate=n_accepted / max(n_proposed, 1), M=m)
-    return batch_cat(kept), stats
-
-
-def rejection_sample_per_label(propose: Callable[[Any, int], Batch], ratio: RatioFn, label_values: Sequence,
-                               n_per_label: int, *, burn_in: int, batch_size: int,
-                               generator: torch.Generator | None = None, progress: bool = False
-                               ) -> tuple[Batch, list[dict[str, Any]]]:
-    """One `rejection_sample` per class (classification) or label value (regression), each with
-    its own M: `propose(label, n)` draws n candidates at that label. Returns the accepted items of
-    all labels, in label order, and one stats dict per label (with its "label")."""
-    kept: list[Batch] = []
-    stats: list[dict[str, Any]] = []
-    for label in tqdm(list(label_values), desc="cDR-RS", disable=not progress):
-        items, st = rejection_sample(lambda n, label=label: propose(label, n), ratio, n_per_label,
-                                     burn_in=burn_in, batch_size=batch_size, generator=generator)
-        kept.append(items)
-        label_value = label.item() if isinstance(label, torch.Tensor) else label
-        stats.append({"label": label_value, **st.to_dict()})
-    if not kept:
-        raise UserError("rejection sampling per label needs at least one label value")
     return batch_cat(kept), stats

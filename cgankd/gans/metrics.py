@@ -19,43 +19,28 @@ import numpy as np
 import torch
 
 from ..common.errors import UserError
-from ..data import DataBundle, LabelNorm, PixelNorm
-from ..gans.sampling import balanced_class_ids
-from ..models import load_model
-from .fid import fid
+from ..data import DataBundle, LabelNorm
+from ..eval.fid import fid
+from ..models.trained import TrainedNet
+from .sampling import balanced_class_ids
 
 MIN_PER_GROUP = 10   # fewer images than this in a class / bin: no intra-FID term for it
 
 
 class EvalNet:
-    """A trained classifier or regressor: pooled penultimate features and predictions."""
+    """A trained classifier or regressor as an eval net: pooled penultimate features and predictions."""
 
     def __init__(self, path: str | Path, device: torch.device | str = "cpu"):
-        path = Path(path)
-        if path.is_dir():
-            path = path / "model.pt"
-        if not path.is_file():
-            raise UserError(f"{path}: no eval-net checkpoint there (expected model.pt from `cgankd train`)")
-        self.model, info = load_model(path, device)
-        self.task = info["task"]
-        if self.task is None or info.get("pixel_norm") is None:
-            raise UserError(f"{path}: the checkpoint lacks its task or pixel normalisation")
-        self.pixel_norm = PixelNorm.from_spec(info["pixel_norm"])
-        self.path, self.device = str(path), torch.device(device)
+        self.net = TrainedNet.load(path, device, "eval net")
+        self.task, self.path = self.net.task, self.net.path
 
-    @torch.inference_mode()
     def __call__(self, images: np.ndarray, batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
         """(features (N, D), predictions (N,)): class ids, or labels in raw units."""
-        feats, preds = [], []
-        for i in range(0, len(images), batch_size):
-            x = self.pixel_norm.normalize(torch.as_tensor(images[i:i + batch_size]).to(self.device))
-            f, out = self.model(x, is_feat=True)
-            feats.append(f[-1].float().cpu())
-            pred = self.task.predict(out).float()
-            if self.task.is_regression:
-                pred = self.task.label_norm.denormalize(pred.clamp(0, 1))
-            preds.append(pred.cpu())
-        return torch.cat(feats).numpy(), torch.cat(preds).numpy()
+        feats, out = self.net.features_and_outputs(images, batch_size)
+        pred = self.task.predict(out).float()
+        if self.task.is_regression:
+            pred = self.task.label_norm.denormalize(pred.clamp(0, 1))
+        return feats.cpu().numpy(), pred.cpu().numpy()
 
 
 def _group_fids(real_f: np.ndarray, real_g: np.ndarray, fake_f: np.ndarray, fake_g: np.ndarray,

@@ -2,7 +2,7 @@
 
 The density ratio is estimated in a feature space, not on pixels. Two extractors:
 - `ClassifierFeatures`: the pooled penultimate vector of a trained classifier of the zoo
-  (classification; the reference trains a ResNet-34 for this).
+  (classification; the reference trains a ResNet-34 for this purpose, apart from the teacher).
 - `SparseAE`: the code of a sparse autoencoder (`SparseAENet`) trained with an auxiliary
   regression head (regression; the reference's SteeringAngle/UTKFace setting).
 Both are batched, run under `torch.inference_mode()`, and return float32 on their device.
@@ -20,10 +20,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from ..common.devices import memory_format
 from ..common.errors import UserError
 from ..common.optim import backward_step, set_lr, step_lr
-from ..data import PixelNorm
+from ..models.trained import TrainedNet
 
 
 @runtime_checkable
@@ -54,52 +53,25 @@ def _run_batched(fn, images: torch.Tensor, device: torch.device, batch_size: int
 # ---------------------------------------------------------------- classifier features
 
 class ClassifierFeatures:
-    """Pooled penultimate features `model(x, is_feat=True)[0][-1]` of a zoo network."""
+    """Pooled penultimate features `model(x, is_feat=True)[0][-1]` of a trained zoo network."""
 
     kind = "classifier"
 
-    def __init__(self, model: nn.Module, pixel_norm: PixelNorm, *, arch: str, model_kwargs: dict,
-                 device: str | torch.device = "cpu", batch_size: int = 512):
-        self.device = torch.device(device)
-        self.model = model.to(self.device, memory_format=memory_format(self.device)).eval()
-        self.pixel_norm = pixel_norm
-        self.arch, self.model_kwargs = arch, dict(model_kwargs)
-        self.batch_size = batch_size
-        self.dim = int(model.feat_dim)
-
-    @classmethod
-    def from_checkpoint(cls, path: str, device: str | torch.device = "cpu", batch_size: int = 512
-                        ) -> "ClassifierFeatures":
-        """A classifier written by `cgankd train`."""
-        from ..models.checkpoint import load_model
-        model, info = load_model(path, device=device)
-        norm = info.get("pixel_norm")
-        if norm is None:
-            raise UserError(f"{path}: the classifier checkpoint has no pixel_norm; cDR-RS features need it")
-        norm = norm if isinstance(norm, PixelNorm) else PixelNorm.from_dict(norm)
-        return cls(model, norm, arch=info["arch"], model_kwargs=info["model_kwargs"], device=device,
-                   batch_size=batch_size)
-
-    def _features(self, batch: torch.Tensor) -> torch.Tensor:
-        x = self.pixel_norm.normalize(batch).contiguous(memory_format=memory_format(self.device))
-        return self.model(x, is_feat=True)[0][-1].flatten(1)
+    def __init__(self, net: TrainedNet, batch_size: int = 512):
+        self.net, self.batch_size = net, batch_size
+        self.device = net.device
+        self.dim = int(net.model.feat_dim)
 
     @torch.inference_mode()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        return _run_batched(self._features, as_uint8_images(images), self.device, self.batch_size)
+        return self.net.features_and_outputs(as_uint8_images(images), self.batch_size)[0]
 
     def state(self) -> dict[str, Any]:
-        return {"kind": self.kind, "arch": self.arch, "model_kwargs": self.model_kwargs,
-                "pixel_norm": self.pixel_norm.to_dict(),
-                "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()}}
+        return {"kind": self.kind, "net": self.net.state()}
 
     @classmethod
     def from_state(cls, state: dict, device: str | torch.device = "cpu") -> "ClassifierFeatures":
-        from ..models import build_model
-        model = build_model(state["arch"], **state["model_kwargs"])
-        model.load_state_dict(state["state_dict"])
-        return cls(model, PixelNorm.from_dict(state["pixel_norm"]), arch=state["arch"],
-                   model_kwargs=state["model_kwargs"], device=device)
+        return cls(TrainedNet.from_state(state["net"], device))
 
 
 # ---------------------------------------------------------------- sparse autoencoder

@@ -1,32 +1,36 @@
 """cDR-RS: keep the realistic GAN samples of each class / label value.
 
-1. A feature extractor maps images to vectors (a trained classifier, or a sparse autoencoder
-   for regression).
-2. A conditional density-ratio model r(x|y) = p_real / p_fake is fitted on real features and
-   the features of a pool of fakes (`density_ratio.py`).
-3. Per label, GAN proposals are kept with probability r / M (`rejection.py`).
+1. A feature extractor maps images to vectors (a classifier trained for the purpose, or a sparse
+   autoencoder for regression; `features.py`).
+2. A conditional density-ratio model r(x|y) = p_real / p_fake is fitted on real features and,
+   at every step, fresh fakes at the same labels (`density_ratio.py`).
+3. Per label value, GAN proposals are kept with probability r / M (`rejection.py`), through
+   `SubsampledDraw`, which remembers M and the accepted surplus of each label value.
 
-`CDRRS` holds steps 1-2 and runs 3; `save`/`load` let `cgankd fake make` reuse a fitted one.
-Regression labels are normalised to [0, 1] everywhere in this module.
+`CDRRS` holds steps 1-2; `save`/`load` let `cgankd fake make` reuse (and resume from) a fitted one.
+Labels here are the GAN's own: class ids, or regression labels normalised to [0, 1].
 """
 
 from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
 from ..common.errors import UserError
 from ..common.files import save_torch
-from .density_ratio import DensityRatioModel, LabelEmbed, check_task_kind, train_density_ratio
+from .density_ratio import DensityRatioModel, FakeFeatures, LabelEmbed, check_task_kind, train_density_ratio
 from .features import ClassifierFeatures, FeatureExtractor, as_uint8_images, extractor_from_state, train_sparse_ae
-from .rejection import Batch, rejection_sample_per_label
+from .rejection import rejection_sample
 
 FORMAT = "cgankd-cdr-rs"
-VERSION = 1
+VERSION = 2
+
+# (GAN labels) -> uint8 images: fresh GAN samples at those labels, each call new noise.
+Propose = Callable[[torch.Tensor], torch.Tensor]
 
 # The reference's settings (UBCDingXin/cGAN-KD make_fake_datasets, SteeringAngle, UTKFace).
 PAPER_SETTINGS: dict[str, dict[str, Any]] = {
@@ -59,15 +63,15 @@ def cdr_rs_settings(task_kind: str, overrides: dict | None = None) -> dict[str, 
     return settings
 
 
-def make_extractor(task_kind: str, *, classifier: str | None = None, real_images=None, real_labels=None,
+def make_extractor(task_kind: str, *, classifier=None, real_images=None, real_labels=None,
                    settings: dict | None = None, device: str | torch.device = "cpu", seed: int = 0,
                    progress: bool = False) -> FeatureExtractor:
-    """A classifier checkpoint's features when `classifier` is given (required for classification);
-    otherwise (regression) a sparse autoencoder trained on the real images and normalised labels."""
+    """A trained classifier's features (a `TrainedNet`; required for classification); otherwise
+    (regression) a sparse autoencoder trained on the real images and normalised labels."""
     if classifier is not None:
-        return ClassifierFeatures.from_checkpoint(classifier, device=device)
+        return ClassifierFeatures(classifier)
     if check_task_kind(task_kind) == "classification":
-        raise UserError("cDR-RS for classification needs a classifier checkpoint for its features")
+        raise UserError("cDR-RS for classification needs a classifier for its features")
     if real_images is None or real_labels is None:
         raise UserError("cDR-RS for regression trains a sparse autoencoder: give the real images and labels")
     cfg = cdr_rs_settings("regression", settings)["sparse_ae"]
@@ -79,16 +83,8 @@ def _labels_tensor(labels) -> torch.Tensor:
     return torch.as_tensor(np.asarray(labels)) if not isinstance(labels, torch.Tensor) else labels
 
 
-def _images_and_labels(batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-    if isinstance(batch, dict):
-        if "images" not in batch or "labels" not in batch:
-            raise UserError(f"a proposal batch needs 'images' and 'labels', got keys {sorted(batch)}")
-        return batch["images"], batch["labels"]
-    return batch[0], batch[1]
-
-
 class CDRRS:
-    """A feature extractor plus a conditional density-ratio model, and the subsampler they drive."""
+    """A feature extractor plus a conditional density-ratio model."""
 
     def __init__(self, extractor: FeatureExtractor, task_kind: str, *, num_classes: int | None = None,
                  label_embed: LabelEmbed | None = None, settings: dict | None = None,
@@ -102,21 +98,22 @@ class CDRRS:
         self.dr: DensityRatioModel | None = None
         self.fit_log: list[dict] = []
 
-    # ---------------------------------------------------------------- fitting
     def features(self, images) -> torch.Tensor:
         return self.extractor(as_uint8_images(images)).to(self.device)
 
-    def fit(self, real_images, real_labels, fake_images, fake_labels, *, seed: int = 0,
-            progress: bool = False) -> "CDRRS":
-        """Fit r(x|y) on real images/labels and a pool of fakes with their assigned labels."""
-        real_labels, fake_labels = _labels_tensor(real_labels), _labels_tensor(fake_labels)
-        for name, images, labels in (("real", real_images, real_labels), ("fake", fake_images, fake_labels)):
-            if len(images) != len(labels):
-                raise UserError(f"cDR-RS fit: {len(images)} {name} images but {len(labels)} {name} labels")
+    def fit(self, real_images, real_labels, fakes: Propose | FakeFeatures, *, features_given: bool = False,
+            seed: int = 0, progress: bool = False) -> "CDRRS":
+        """Fit r(x|y) on real images/labels. `fakes(labels)` gives fresh fake images at the labels of
+        each real batch; with `features_given`, `fakes(labels, generator)` gives their features
+        (e.g. a `FakePool`)."""
+        real_labels = _labels_tensor(real_labels)
+        if len(real_images) != len(real_labels):
+            raise UserError(f"cDR-RS fit: {len(real_images)} real images but {len(real_labels)} real labels")
+        fake_features = fakes if features_given else (lambda labels, _gen: self.features(fakes(labels.cpu())))
         dr_cfg = dict(self.settings["dr"])
         self.dr = train_density_ratio(
-            self.features(real_images), real_labels, self.features(fake_images), fake_labels, self.task_kind,
-            dr_cfg.pop("epochs"), dr_cfg.pop("batch_size"), dr_cfg.pop("lr"), self.device, seed, self.num_classes,
+            self.features(real_images), real_labels, fake_features, self.task_kind, dr_cfg.pop("epochs"),
+            dr_cfg.pop("batch_size"), dr_cfg.pop("lr"), self.device, seed, self.num_classes,
             label_embed=self.label_embed, progress=progress, **dr_cfg)
         self.fit_log = list(self.dr.train_log)
         return self
@@ -130,22 +127,6 @@ class CDRRS:
         if len(images) != len(labels):
             raise UserError(f"cDR-RS ratio: {len(images)} images but {len(labels)} labels")
         return self.dr.ratio(self.features(images), labels.to(self.device))
-
-    # ---------------------------------------------------------------- sampling
-    def subsample(self, propose: Callable[[Any, int], Batch], label_values: Sequence, n_per_label: int, *,
-                  burn_in: int | None = None, batch_size: int | None = None, seed: int = 0,
-                  progress: bool = False) -> tuple[Batch, list[dict[str, Any]]]:
-        """Rejection-sample `n_per_label` items at each label value. `propose(label, n)` returns n
-        GAN samples at that label: a dict with "images" (uint8) and "labels" (plus anything that
-        should ride along) or a tuple (images, labels, ...). Returns the kept items and per-label
-        stats (acceptance rate, M, number proposed)."""
-        rs = self.settings["rs"]
-        generator = torch.Generator().manual_seed(seed)
-        return rejection_sample_per_label(
-            propose, lambda batch: self.ratio(*_images_and_labels(batch)), label_values, n_per_label,
-            burn_in=rs["burn_in"] if burn_in is None else burn_in,
-            batch_size=rs["batch_size"] if batch_size is None else batch_size,
-            generator=generator, progress=progress)
 
     # ---------------------------------------------------------------- state
     def state(self) -> dict[str, Any]:
@@ -178,3 +159,51 @@ class CDRRS:
         obj.dr = DensityRatioModel.from_state(state["dr"], label_embed, device)
         obj.fit_log = state.get("fit_log", [])
         return obj
+
+
+class SubsampledDraw:
+    """Draws at one label value through cDR-RS rejection sampling: `draw(value, n)` returns n
+    accepted images. Per label value it keeps M (burn-in only on the first call) and the accepted
+    surplus of earlier calls, so that small requests cost no extra burn-in."""
+
+    def __init__(self, propose: Propose, cdr: CDRRS, seed: int, label_dtype: torch.dtype):
+        self.propose, self.cdr, self.label_dtype = propose, cdr, label_dtype
+        self.rs = cdr.settings["rs"]
+        self.rng = torch.Generator().manual_seed(seed)
+        self.m: dict[float, float] = {}
+        self.buffer: dict[float, torch.Tensor] = {}
+        self.proposed = self.accepted = 0
+
+    def _proposer(self, value: float):
+        def propose(n: int):
+            labels = torch.full((n,), value, dtype=self.label_dtype)
+            return {"images": self.propose(labels), "labels": labels}
+        return propose
+
+    def __call__(self, value: float, n: int) -> torch.Tensor:
+        buffer = self.buffer.get(value, torch.empty(0, dtype=torch.uint8))
+        while len(buffer) < n:
+            first = value not in self.m
+            kept, stats = rejection_sample(
+                self._proposer(value), lambda b: self.cdr.ratio(b["images"], b["labels"]),
+                max(n - len(buffer), self.rs["batch_size"] // 4), burn_in=self.rs["burn_in"] if first else 0,
+                batch_size=self.rs["batch_size"], generator=self.rng, initial_m=self.m.get(value, 0.0))
+            self.m[value] = stats.M
+            self.proposed += stats.proposed
+            self.accepted += round(stats.acceptance_rate * stats.proposed)
+            buffer = torch.cat([buffer, kept["images"]])
+        self.buffer[value] = buffer[n:]
+        return buffer[:n]
+
+    @property
+    def acceptance_rate(self) -> float:
+        return self.accepted / max(self.proposed, 1)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rng": self.rng.get_state(), "m": dict(self.m), "buffer": dict(self.buffer),
+                "proposed": self.proposed, "accepted": self.accepted}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rng.set_state(state["rng"])
+        self.m, self.buffer = dict(state["m"]), dict(state["buffer"])
+        self.proposed, self.accepted = state["proposed"], state["accepted"]

@@ -185,45 +185,64 @@ class LabelPool:
         return self.order[self.offsets[groups] + k]
 
 
+# ---------------------------------------------------------------- fakes for the fit
+
+# (labels of a batch of real features, generator) -> features of fakes at those labels.
+FakeFeatures = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+
+
+class FakePool:
+    """Fakes drawn from one fixed pool (a `FakeFeatures`): for each real label, a random fake of the
+    same class (classification) or of the nearest pool label value (regression)."""
+
+    def __init__(self, fake_feats: torch.Tensor, fake_labels: torch.Tensor, task_kind: str,
+                 num_classes: int | None = None):
+        fake_feats, fake_labels = torch.as_tensor(fake_feats), torch.as_tensor(fake_labels)
+        check_features(fake_feats, fake_labels, "fake pool")
+        if len(fake_feats) == 0:
+            raise UserError("density ratio needs fake samples, got an empty fake pool")
+        if not torch.isfinite(fake_feats).all():
+            raise UserError("fake features contain NaN or inf")
+        self.feats = fake_feats.float()
+        self.labels = _check_labels(fake_labels, task_kind, num_classes, "fake labels")
+        self.exact = task_kind == "classification"
+        self.pool = LabelPool(self.labels)
+
+    def __call__(self, labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        if self.feats.device != labels.device:      # follow the training device, once
+            self.feats, self.labels = self.feats.to(labels.device), self.labels.to(labels.device)
+            self.pool = LabelPool(self.labels)
+        return self.feats[self.pool.draw(self.pool.group_of(labels, self.exact), gen)]
+
+
 # ---------------------------------------------------------------- training
 
-def train_density_ratio(real_feats: torch.Tensor, real_labels: torch.Tensor, fake_feats: torch.Tensor,
-                        fake_labels: torch.Tensor, task_kind: str, epochs: int = 200, batch_size: int = 256,
-                        lr: float = 1e-4, device: str | torch.device = "cpu", seed: int = 0,
-                        num_classes: int | None = None, *, widths: Sequence[int] | None = None,
-                        dropout: float = 0.5, embed_dim: int | None = None, label_embed: LabelEmbed | None = None,
-                        lam: float = 0.01, weight_decay: float = 1e-4, betas: tuple[float, float] = (0.5, 0.999),
-                        milestones: Sequence[int] | None = None, gamma: float = 0.1,
-                        progress: bool = False) -> DensityRatioModel:
-    """Fit r(x|y) with the cSP loss. Each step takes a batch of real features and, for each,
-    a fake partner of the same class / nearest label value from the pool; both are scored
-    at the real label. An epoch is len(real) // batch_size steps. Adam with step decay at
-    `milestones` (default 40% and 75% of the epochs: 80 and 150 of 200, as the reference)."""
+def train_density_ratio(real_feats: torch.Tensor, real_labels: torch.Tensor, fakes: FakeFeatures, task_kind: str,
+                        epochs: int = 200, batch_size: int = 256, lr: float = 1e-4,
+                        device: str | torch.device = "cpu", seed: int = 0, num_classes: int | None = None, *,
+                        widths: Sequence[int] | None = None, dropout: float = 0.5, embed_dim: int | None = None,
+                        label_embed: LabelEmbed | None = None, lam: float = 0.01, weight_decay: float = 1e-4,
+                        betas: tuple[float, float] = (0.5, 0.999), milestones: Sequence[int] | None = None,
+                        gamma: float = 0.1, progress: bool = False) -> DensityRatioModel:
+    """Fit r(x|y) with the cSP loss. Each step takes a batch of real features and, at the same
+    labels, a batch of fakes from `fakes` (fresh GAN samples, as the reference does, or a fixed
+    pool via `pool_fakes`); both are scored at the real labels. An epoch is len(real) // batch_size
+    steps. Adam with step decay at `milestones` (default 40% and 75% of the epochs: 80 and 150 of
+    200, as the reference)."""
     check_task_kind(task_kind)
-    real_feats, fake_feats = torch.as_tensor(real_feats), torch.as_tensor(fake_feats)
-    real_labels, fake_labels = torch.as_tensor(real_labels), torch.as_tensor(fake_labels)
+    real_feats, real_labels = torch.as_tensor(real_feats), torch.as_tensor(real_labels)
     check_features(real_feats, real_labels, "real set")
-    check_features(fake_feats, fake_labels, "fake pool")
-    if len(real_feats) == 0 or len(fake_feats) == 0:
-        raise UserError(f"density ratio needs real and fake samples, got {len(real_feats)} real, "
-                        f"{len(fake_feats)} fake")
-    if real_feats.shape[1] != fake_feats.shape[1]:
-        raise UserError(f"real features have {real_feats.shape[1]} dims but fake features {fake_feats.shape[1]}")
-    for name, f in (("real", real_feats), ("fake", fake_feats)):
-        if not torch.isfinite(f).all():
-            raise UserError(f"{name} features contain NaN or inf")
+    if len(real_feats) == 0:
+        raise UserError("density ratio needs real samples, got none")
+    if not torch.isfinite(real_feats).all():
+        raise UserError("real features contain NaN or inf")
     if task_kind == "classification" and num_classes is None:
         raise UserError("a classification density-ratio model needs num_classes")
     real_labels = _check_labels(real_labels, task_kind, num_classes, "real labels")
-    fake_labels = _check_labels(fake_labels, task_kind, num_classes, "fake labels")
 
     device = torch.device(device)
     real_feats, real_labels = real_feats.to(device).float(), real_labels.to(device)
-    fake_feats, fake_labels = fake_feats.to(device).float(), fake_labels.to(device)
-    pool = LabelPool(fake_labels)
-    partner_group = pool.group_of(real_labels, exact=task_kind == "classification")
     milestones = [round(0.4 * epochs), round(0.75 * epochs)] if milestones is None else list(milestones)
-
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         model = DensityRatioModel(real_feats.shape[1], task_kind, num_classes=num_classes, widths=widths,
@@ -233,7 +252,7 @@ def train_density_ratio(real_feats: torch.Tensor, real_labels: torch.Tensor, fak
         bs = min(batch_size, len(real_feats))
         steps = max(1, len(real_feats) // bs)
         model.train_log = []
-        bar = tqdm(range(epochs), desc="cDRE", disable=not progress)
+        bar = tqdm(range(epochs), desc="cDR-RS density ratio", disable=not progress, dynamic_ncols=True)
         for epoch in bar:
             set_lr(opt, step_lr(lr, epoch, milestones, gamma))
             model.train()
@@ -241,9 +260,9 @@ def train_density_ratio(real_feats: torch.Tensor, real_labels: torch.Tensor, fak
             total = torch.zeros((), device=device)
             for step in range(steps):
                 idx = order[step * bs:(step + 1) * bs]
-                partner = pool.draw(partner_group[idx], gen)
                 y = real_labels[idx]
-                loss = csp_loss(model(real_feats[idx], y), model(fake_feats[partner], y), lam)
+                fake = _fake_batch(fakes, y, gen, real_feats.shape[1])
+                loss = csp_loss(model(real_feats[idx], y), model(fake.to(device).float(), y), lam)
                 backward_step(opt, loss)
                 total += loss.detach()
             mean_loss = total.item() / steps
@@ -251,5 +270,14 @@ def train_density_ratio(real_feats: torch.Tensor, real_labels: torch.Tensor, fak
                 raise UserError(f"density-ratio training diverged at epoch {epoch + 1} (loss {mean_loss}); "
                                 "lower the learning rate")
             model.train_log.append({"epoch": epoch + 1, "loss": mean_loss})
-            bar.set_postfix(loss=f"{mean_loss:.4f}")
+            bar.set_postfix(loss=f"{mean_loss:.4f}", steps=(epoch + 1) * steps)
     return model.eval()
+
+
+def _fake_batch(fakes: FakeFeatures, labels: torch.Tensor, gen: torch.Generator, dim: int) -> torch.Tensor:
+    fake = fakes(labels, gen)
+    if fake.dim() != 2 or len(fake) != len(labels):
+        raise UserError(f"the fake source returned features of shape {tuple(fake.shape)} for {len(labels)} labels")
+    if fake.shape[1] != dim:
+        raise UserError(f"real features have {dim} dims but fake features {fake.shape[1]}")
+    return fake
