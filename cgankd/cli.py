@@ -129,6 +129,7 @@ def _gan_parsers(sub) -> None:
     p.add_argument("--no-ema", action="store_true", help="sample the raw generator instead of its EMA")
     p.add_argument("--grid", metavar="PNG", help="also write a sample grid: one row per class / label value")
     p.add_argument("--grid-cols", type=int, default=10, help="samples per grid row (default: %(default)s)")
+    p.add_argument("--preset", help="the dataset of a reference generator file (G_ema.pth): cifar100 or imagenet100")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.set_defaults(handler="cgankd.gans.commands:sample")

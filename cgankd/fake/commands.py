@@ -70,7 +70,7 @@ def _already_made(out: Path, provenance: dict[str, Any]) -> bool:
 
 def build_fake_file(gan_ckpt: str, teacher: str, data: str, out: str | Path, settings: FakeSettings, *,
                     feature_net: str | None = None, device: torch.device, progress: bool = True,
-                    resume: bool = False, force: bool = False) -> dict:
+                    resume: bool = False, force: bool = False, preset: str | None = None) -> dict:
     """Make the fake set and write it (atomically) with its provenance; returns its attrs. Every
     input and the output path are checked before any work; the work is resumable (`FakeWork`)."""
     settings.check()
@@ -88,7 +88,7 @@ def build_fake_file(gan_ckpt: str, teacher: str, data: str, out: str | Path, set
         shutil.rmtree(work_folder(out), ignore_errors=True)
     judge = TeacherJudge(TrainedNet.load(teacher_path, device, "teacher"))
     features = judge.net if feature_path == teacher_path else TrainedNet.load(feature_path, device, "feature net")
-    gan = load_gan(gan_ckpt, device=device)
+    gan = load_gan(gan_ckpt, device=device, preset=preset)
     bundle = load_dataset(data, task=judge.task.kind)
     _check_data_fits(data, bundle, gan)
     work = FakeWork(out, provenance, resume)
@@ -113,7 +113,7 @@ def make(args: argparse.Namespace) -> int:
     settings = preset_settings(preset, nfake=args.nfake, seed=args.seed, subsample=args.subsample, rho=args.rho,
                                adjust_labels=args.adjust_labels, **parse_settings(args.set))
     attrs = build_fake_file(args.gan, args.teacher, args.data, args.out, settings, feature_net=args.feature_net,
-                            device=pick_device(args.device), resume=args.resume, force=args.force)
+                            device=pick_device(args.device), resume=args.resume, force=args.force, preset=preset)
     print(f"wrote {settings.nfake} fakes to {args.out}: " +
           "  ".join(f"{k}={attrs[k]:.4g}" for k in SHOWN_STATS if k in attrs))
     return 0

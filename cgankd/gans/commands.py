@@ -121,7 +121,7 @@ def sample(args: argparse.Namespace) -> int:
         check_output_file(args.grid, True, "--grid")
     device = pick_device(args.device)
     t0 = time.time()
-    gan = load_gan(args.ckpt, device=device, ema=not args.no_ema, seed=args.seed)
+    gan = load_gan(args.ckpt, device=device, ema=not args.no_ema, seed=args.seed, preset=args.preset)
     labels = sample_labels(gan, args.n)
     images = gan.generate(labels, batch_size=args.batch_size, seed=args.seed)
     attrs = {"gan_checkpoint": gan.path, "gan": gan.kind, "gan_iteration": gan.iteration, "ema": gan.ema,

@@ -22,6 +22,7 @@ from .ema import standing_stats
 from .grid import to_uint8
 from .label_embed import LabelToEmbedding
 from .networks import CKPT_FORMAT, build_networks, gan_task
+from .reference import load_reference_generator, reference_state_dict
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -82,11 +83,24 @@ class LoadedGAN:
         return out
 
 
+def _reference_gan(path: str | Path, state: dict, preset: str | None, device: torch.device) -> LoadedGAN:
+    """A BigGAN-PyTorch state dict (the reference's G_ema.pth) as it is: the architecture from
+    `preset` (or the file's layout), the stored batch-norm statistics as the reference samples."""
+    g, info = load_reference_generator(path, preset, device, state=state)
+    g = g.to(memory_format=memory_format(device))
+    return LoadedGAN("biggan", g, None, info["num_classes"], None, g.dim_z, info["img_size"], info["channels"],
+                     info["iteration"], info["ema"], str(path), device, info, {})
+
+
 def load_gan(path: str | Path, *, device: torch.device | str = "cpu", ema: bool = True,
-             stats_batches: int | None = None, seed: int = 0) -> LoadedGAN:
+             stats_batches: int | None = None, seed: int = 0, preset: str | None = None) -> LoadedGAN:
     """The generator of a checkpoint (EMA weights by default) ready for sampling: batch-norm stats
-    re-estimated on its own samples (`standing_stats` batches, the config's by default)."""
+    re-estimated on its own samples (`standing_stats` batches, the config's by default).
+    A reference generator file (a plain state dict) loads through `_reference_gan`."""
     device = torch.device(device)
+    reference = reference_state_dict(path)
+    if reference is not None:
+        return _reference_gan(path, reference, preset, device)
     state = read_checkpoint(path)
     cfg, kind = state["config"], state["kind"]
     g, _ = build_networks(kind, cfg, img_size=state["img_size"], channels=state["channels"],
