@@ -15,7 +15,8 @@ RUNS="${RUNS:-$ROOT/runs/FashionMNIST_kd}"
 ARCHS="${ARCHS:-resnet8}"
 TA_ARCH="${TA_ARCH:-resnet14}"
 SEEDS="${SEEDS:-0 1 2}"
-METHODS="${METHODS:-none kd hint crd reviewkd takd sskd}"   # none: cGAN-KD without a KD method
+# none: cGAN-KD without a KD method; kd_logit_std: kd with logit standardisation (its own folders).
+METHODS="${METHODS:-none kd hint crd reviewkd takd sskd dkd dist mlkd kd_logit_std}"
 NOKD_EPOCHS="${NOKD_EPOCHS:-30}"
 FINETUNE_EPOCHS="${FINETUNE_EPOCHS:-5}"
 # SSKD first trains the teacher's SS head (RepDistiller: 60 epochs beside the student's 240); 4 here.
@@ -23,6 +24,8 @@ SSKD_FLAGS="${SSKD_FLAGS:---distill-set t_epochs=4 --distill-set t_milestones=[2
 # CRD's 16384 negatives are capped at the training-set size, which differs with and without fakes;
 # one count below both keeps the two arms alike (and the fake arm 3x cheaper).
 CRD_FLAGS="${CRD_FLAGS:---distill-set nce_k=2048}"
+# Logit standardisation (Sun et al. 2024) on kd: base temperature 2, KD weight 9 (cgankd/distill/_settings.py).
+LOGIT_STD_FLAGS="${LOGIT_STD_FLAGS:---distill-set logit_std=true}"
 
 OUT="$RUNS/vanilla" EXTRA="--epochs $NOKD_EPOCHS"
 source "$ROOT/tools/stages/vanilla.sh"
@@ -36,9 +39,11 @@ VANILLA="$RUNS/vanilla" OUT="$RUNS/fake_students" EXTRA="--epochs $FINETUNE_EPOC
 TA_CKPT="$RUNS/distill/takd/${ARCHS%% *}/seed0/ta/model.pt"
 for METHOD in $METHODS; do
     [ "$METHOD" = none ] && METHOD=""
-    METHOD_FLAGS=""
+    METHOD_FLAGS="" OUT="$RUNS/fake_students"
     [ "$METHOD" = sskd ] && METHOD_FLAGS="$SSKD_FLAGS"
     [ "$METHOD" = crd ] && METHOD_FLAGS="$CRD_FLAGS"
+    # Run folders are named after the method, so kd + logit standardisation gets a folder of its own.
+    [ "$METHOD" = kd_logit_std ] && METHOD=kd METHOD_FLAGS="$LOGIT_STD_FLAGS" OUT="$RUNS/fake_students/logit_std"
     source "$ROOT/tools/stages/students_fake.sh"
 done
 "$CGANKD" report "$RUNS/vanilla" "$RUNS/fake_students" --out "$RUNS/tables"

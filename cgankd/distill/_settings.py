@@ -6,7 +6,9 @@ Each row holds the settings of the upstream RepDistiller scripts (KD baselines t
 real data) and what the cGAN-KD scripts change when the student also trains on fakes
 (cfg["with_fake"]). Where the cGAN-KD scripts never combine a method with fakes ("nf" in
 PAPER_PRESETS §4: correlation, fsp, nst), the upstream values are used as they are. Any
-key can be overridden through cfg (e.g. `--distill-set T=2 b=50`).
+key can be overridden through cfg (e.g. `--distill-set T=2 b=50`). DKD, DIST and MLKD weigh their
+own terms (alpha/beta, beta/gamma, a on every level); `logit_std=true` on kd, dkd or mlkd also
+applies that method's LOGIT_STD row.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ FAKE_COMMON: dict[str, Any] = {"init_lr": 0.01}
 # method: (real-data settings, changes with fakes)
 TABLE: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "none": ({}, {}),
-    "kd": ({"r": 0.1, "a": 0.9}, {}),
+    # logit_std: logit standardisation (Sun et al. 2024), with the LOGIT_STD changes below.
+    "kd": ({"r": 0.1, "a": 0.9, "logit_std": False}, {}),
     # Upstream trains the regressor jointly (no stage 1); init_epochs > 0 adds FitNet's stage 1.
     "hint": ({"b": 100.0, "hint_layer": 2, "init_epochs": 0}, {"a": 1.0}),
     "attention": ({"b": 1000.0, "p": 2.0}, {"a": 1.0}),
@@ -55,6 +58,31 @@ TABLE: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "takd": ({"r": 0.5, "a": 0.5, "T": 10.0}, {}),
     # CE weight 1, no KL term, HCL weight 5 warmed up linearly over the first 20 of 240 epochs.
     "reviewkd": ({"b": 5.0, "warmup_frac": 20 / 240}, {}),
+    # DKD (Zhao et al. 2022), mdistiller engine/cfg.py (CFG.DKD): CE_WEIGHT 1.0, ALPHA 1.0 (TCKD),
+    # BETA 8.0 (NCKD; its CIFAR-100 configs use 6.0 for vgg13/wrn_40_2 teachers, 2.0 for
+    # resnet56/110), T 4.0, WARMUP 20 epochs of a 240-epoch run (ref_epochs). No change with fakes.
+    "dkd": ({"r": 1.0, "alpha": 1.0, "beta": 8.0, "T": 4.0, "warmup": 20.0, "ref_epochs": 240,
+             "logit_std": False}, {}),
+    # DIST (Huang et al. 2022), hunto/image_classification_sota configs/strategies/distill/dist_cifar.yaml:
+    # ori_loss_weight 1 (r), kd_loss_weight 2 (b), kd dist_t4 (tau = T = 4; ImageNet uses 1), and
+    # lib/models/losses/kd_loss.py: beta = gamma = 1. No change with fakes.
+    "dist": ({"r": 1.0, "b": 2.0, "beta": 1.0, "gamma": 1.0, "T": 4.0}, {}),
+    # MLKD (Jin et al. 2023), Jin-Ying/Multi-Level-Logit-Distillation (mdistiller CFG.KD and
+    # distillers/KD_ours.py): CE weight 0.1 on each view, 0.9 (a) on every term at every temperature,
+    # base T 4.0 plus 2, 3, 5, 6; strong view: 2 RandAugment ops and a cutout of up to half the
+    # side (dataset/cifar100.py). No change with fakes.
+    "mlkd": ({"r": 0.1, "a": 0.9, "T": 4.0, "extra_T": (2.0, 3.0, 5.0, 6.0), "strong_ops": 2,
+              "strong_cutout": 0.5, "logit_std": False}, {}),
+}
+
+# What `logit_std=true` changes, from sunshangquan/logit-standardization-KD (tools/train.py with
+# its README's `--logit-stand --base-temp 2 --kd-weight 9`): the base temperature becomes 2 and
+# the KD weight 9 (KD, MLKD); DKD's alpha and beta are multiplied by 9. Settings given
+# explicitly win over these.
+LOGIT_STD: dict[str, dict[str, Any]] = {
+    "kd": {"a": 9.0, "T": 2.0},
+    "dkd": {"alpha": 9.0, "beta": 72.0, "T": 2.0},
+    "mlkd": {"a": 9.0, "T": 2.0},
 }
 
 # Keys the trainer puts into cfg next to the method settings.
@@ -71,11 +99,16 @@ def method_settings(name: str, cfg: dict[str, Any]) -> dict[str, Any]:
         settings.update(fake)
         if "init_lr" in real:  # a method's own stage lr stays as its row says
             settings["init_lr"] = real["init_lr"]
-    for key, value in cfg.items():
-        if key in TRAINER_KEYS:
-            continue
-        if name == "none":
-            raise UserError(f"KD setting {key!r} given without --distill METHOD")
+    overrides = {key: value for key, value in cfg.items() if key not in TRAINER_KEYS}
+    if overrides and name == "none":
+        raise UserError(f"KD setting {next(iter(overrides))!r} given without --distill METHOD")
+    if "logit_std" in overrides:
+        if name not in LOGIT_STD:
+            raise UserError(f"--distill {name}: logit_std (logit standardisation) is an option of the "
+                            f"logit-based methods {', '.join(LOGIT_STD)} only")
+        if _coerce(name, "logit_std", overrides["logit_std"], False):
+            settings.update(LOGIT_STD[name])
+    for key, value in overrides.items():
         if key not in settings:
             known = ", ".join(sorted(settings))
             raise UserError(f"--distill {name}: unknown setting {key!r}; known: {known}")

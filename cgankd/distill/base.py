@@ -23,6 +23,7 @@ from torch import nn
 from ..common.errors import UserError
 from ..tasks import Task
 from ._common import probe_features, soft_kl
+from ._logit import prepared
 from ._settings import method_settings
 
 _REGISTRY: dict[str, type["Distiller"]] = {}
@@ -77,6 +78,8 @@ class Distiller(nn.Module):
         self.task = task
         self.cfg = dict(cfg or {})
         self.opts = method_settings(self.name, self.cfg)
+        if self.opts.get("logit_std") and task.is_regression:
+            raise UserError(f"--distill {self.name}: logit_std standardises class logits; it does not apply to regression")
         own_terms = type(self).method_loss is not Distiller.method_loss or \
             type(self).forward_train is not Distiller.forward_train
         if self.opts["b"] and not own_terms:
@@ -136,7 +139,8 @@ class Distiller(nn.Module):
     def kd_loss(self, s_out: torch.Tensor, t_out: torch.Tensor) -> torch.Tensor:
         if self.task.is_regression:
             return nn.functional.mse_loss(s_out.float().view(-1), t_out.float().view(-1))
-        return soft_kl(s_out, t_out, self.opts["T"])
+        # Logit standardisation (an option of the logit-based methods) z-scores both nets' logits first.
+        return soft_kl(*prepared(s_out, t_out, bool(self.opts.get("logit_std"))), self.opts["T"])
 
     def sample_weight(self, index: torch.Tensor | None) -> torch.Tensor | None:
         """Per-sample task-loss weights: 1 for real rows, fake_weight for fakes (None: all 1)."""
