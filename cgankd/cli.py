@@ -1,4 +1,4 @@
-"""`cgankd` entry point: the command-line contract of DESIGN §4.
+"""`cgankd` entry point: the command line (README.md, "The command line").
 
 Parsers live here; each command's work lives in its stage (`cgankd.<stage>.commands`),
 imported only when that command runs so `cgankd --help` stays fast.

@@ -1,6 +1,6 @@
 """Per-dataset presets: the one source of truth for each dataset's settings (plain data).
 
-Values come from the paper and the reference repo (see PAPER_PRESETS facts); where the
+Values come from the paper and its reference code (UBCDingXin/cGAN-KD); where the
 reference contradicts itself the paper wins, as noted inline. Every value is a default
 that command-line flags override. Sections:
   data   - file, task, image size, label normalisation, augmentation, pixel normalisation

@@ -1,4 +1,4 @@
-"""Run folders (DESIGN §4): config.json, log.jsonl, last.pt, metrics.json.
+"""Run folders (docs/formats.md): config.json, log.jsonl, last.pt, metrics.json.
 
 Every stage that trains something (students, GANs, density-ratio models) writes one.
 """

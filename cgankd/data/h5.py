@@ -1,4 +1,4 @@
-"""Dataset and fake-set h5 files, in the reference repo's formats (DESIGN §2).
+"""Dataset and fake-set h5 files, in the reference repo's formats (docs/formats.md).
 
 Real sets: `images_train`, `labels_train` and a test split under `images_test`/`labels_test`
 (SteeringAngle, UTKFace) or `images_valid`/`labels_valid` (ImageNet-100). Fake sets:

@@ -4,8 +4,8 @@ loss = r * task loss + a * KD(T) + b * method term   (SSKD adds c * its second t
 
 Each row holds the settings of the upstream RepDistiller scripts (KD baselines trained on
 real data) and what the cGAN-KD scripts change when the student also trains on fakes
-(cfg["with_fake"]). Where the cGAN-KD scripts never combine a method with fakes ("nf" in
-PAPER_PRESETS §4: correlation, fsp, nst), the upstream values are used as they are. Any
+(cfg["with_fake"]). Where the cGAN-KD scripts never combine a method with fakes (correlation,
+fsp, nst), the upstream values are used as they are. Any
 key can be overridden through cfg (e.g. `--distill-set T=2 b=50`). DKD, DIST and MLKD weigh their
 own terms (alpha/beta, beta/gamma, a on every level); `logit_std=true` on kd, dkd or mlkd also
 applies that method's LOGIT_STD row.

@@ -1,7 +1,7 @@
 """GAN settings: defaults per GAN kind, the dataset preset's "gan" section on top, then the
 command line (`--iters`, `--batch-size`, `--set KEY=VALUE`). Every key is listed here.
 
-Defaults are the paper's (PAPER_PRESETS section 5): BigGAN as trained for CIFAR-100, CcGAN as
+Defaults are the paper's and its reference code's: BigGAN as trained for CIFAR-100, CcGAN as
 trained for SteeringAngle. Negative `kappa` / `sigma` mean "rule of thumb" (see vicinal.py):
 kappa = |kappa| * max label gap (hard) or nu = 1 / (|kappa| * max gap)^2 (soft).
 """
