@@ -54,10 +54,10 @@ def test_kd_table_script_runs_nokd_then_each_method_with_fakes_and_its_control(t
     assistant = [c for c in trains if "--ta-arch" in c]
     assert len(assistant) == 1 and flag(assistant[0], "--ta-arch") == "resnet14"
     finetunes = [c for c in trains if "--init" in c]
-    assert len(finetunes) == 7 * 3 * 2                   # 7 arms (none + 6 methods) x 3 seeds x (fakes, control)
+    assert len(finetunes) == 11 * 3 * 2   # 11 arms (none + 9 methods + kd with logit_std) x 3 seeds x (fakes, control)
     with_fakes = [c for c in finetunes if "--fake" in c]
     controls = [c for c in finetunes if "--same-steps-as" in c]
-    assert len(with_fakes) == len(controls) == 21
+    assert len(with_fakes) == len(controls) == 33
     assert {flag(c, "--fake") for c in with_fakes} == {flag(c, "--same-steps-as") for c in controls}
     assert all(flag(c, "--epochs") == "5" and flag(c, "--nfake") == "6000" for c in finetunes)
     for call in finetunes:
