@@ -38,11 +38,11 @@ def fake_set_identity(attrs: dict[str, Any]) -> dict[str, Any]:
 
 
 def arm_identity(*, arch: str, schedule: dict[str, Any], distill: str | None, distill_settings: dict[str, Any],
-                 teacher: str | None, fakes: dict[str, Any] | None, nfake: int | None, fake_only: bool,
-                 fake_weight: float, matched: dict[str, Any] | None, init: dict[str, Any] | None,
-                 data: dict[str, Any]) -> dict[str, Any]:
+                 teacher: str | None, fakes: dict[str, Any] | None, nfake: int | None, mixing: dict[str, Any],
+                 matched: dict[str, Any] | None, init: dict[str, Any] | None, data: dict[str, Any]) -> dict[str, Any]:
     """The identity of a run (everything but its seed). `fakes` / `matched` are fake-set identities
-    (`fake_set_identity`) of --fake / --same-steps-as, `init` the identity of the --init checkpoint,
+    (`fake_set_identity`) of --fake / --same-steps-as, `mixing` how fakes enter training (fake_only,
+    fake_weight, fake_share, aux_bn, bn_recalibrate), `init` the identity of the --init checkpoint,
     `teacher` a fingerprint of the teacher checkpoint."""
     if fakes is not None:
         kind = "extra_real" if fakes["origin"] == "real" else "cgankd"
@@ -54,7 +54,7 @@ def arm_identity(*, arch: str, schedule: dict[str, Any], distill: str | None, di
         kind = "kd" if distill else "nokd"
     return {"kind": kind, "arch": arch, "data": data, "schedule": schedule, "distill": distill,
             "distill_settings": distill_settings, "teacher": teacher, "fakes": fakes, "nfake": nfake,
-            "fake_only": fake_only, "fake_weight": fake_weight, "matched": matched, "init": init}
+            "mixing": mixing, "matched": matched, "init": init}
 
 
 def arm_key(identity: dict[str, Any]) -> str:
@@ -91,12 +91,28 @@ def arm_label(identity: dict[str, Any], method_names: dict[str, str] | None = No
     if kind == "finetune":
         return f"finetune{plus} (real only, same schedule)"
     if kind == "control":
-        return f"control{plus} (real only, same steps as {fake_set_label(identity['matched'], identity['nfake'])})"
+        return (f"control{plus} (real only, same steps as {fake_set_label(identity['matched'], identity['nfake'])}"
+                f"{mixing_label(identity)})")
     if kind == "extra_real":
-        return f"+ extra real{plus} ({fake_set_label(identity['fakes'], identity['nfake'])})"
-    extra = ", fakes only" if identity.get("fake_only") else (
-        f", fake weight {identity['fake_weight']:g}" if identity.get("fake_weight", 1.0) != 1.0 else "")
-    return f"cGAN-KD{plus} ({fake_set_label(identity['fakes'], identity['nfake'])}{extra})"
+        return f"+ extra real{plus} ({fake_set_label(identity['fakes'], identity['nfake'])}{mixing_label(identity)})"
+    return f"cGAN-KD{plus} ({fake_set_label(identity['fakes'], identity['nfake'])}{mixing_label(identity)})"
+
+
+def mixing_label(identity: dict[str, Any]) -> str:
+    """How the fakes entered training, when not as one shuffled set with real images."""
+    mixing = identity.get("mixing") or {}
+    parts = []
+    if mixing.get("fake_only"):
+        parts.append("fakes only")
+    if mixing.get("fake_weight", 1.0) != 1.0:
+        parts.append(f"fake weight {mixing['fake_weight']:g}")
+    if mixing.get("fake_share") is not None:
+        parts.append(f"{mixing['fake_share']:.0%} of each batch fake")
+    if mixing.get("aux_bn"):
+        parts.append("own BN for fakes")
+    if mixing.get("bn_recalibrate"):
+        parts.append("BN recalibrated on real")
+    return "".join(f", {p}" for p in parts)
 
 
 def _flat(d: Any, prefix: str = "") -> dict[str, Any]:

@@ -82,6 +82,13 @@ def _train_parser(sub) -> None:
                    help="train on the fakes alone, not real + fake (the first half of fakes-then-real)")
     p.add_argument("--fake-weight", type=float,
                    help="weight of a fake's task loss, a real image's being 1 (default 1: one plain mixed set)")
+    p.add_argument("--fake-share", type=float, metavar="F",
+                   help="make this share of every batch fake (default: real and fakes as one shuffled set)")
+    p.add_argument("--aux-bn", action="store_true",
+                   help="fakes pass through batch-norm layers of their own in training (the saved student keeps "
+                        "the real ones)")
+    p.add_argument("--bn-recalibrate", action="store_true",
+                   help="after training, re-estimate the student's batch-norm statistics on the real images")
     p.add_argument("--same-steps-as", metavar="FAKE",
                    help="real data only, for as many steps as --fake FAKE (with --nfake) would take: "
                         "the real-only control of a cGAN-KD run")

@@ -276,3 +276,75 @@ def test_nfake_is_the_number_of_fakes_the_student_sees(tmp_path):
             pick_fake_indices(labels, bad, task, seed=1)
     regression = Task("regression", label_norm=LabelNorm(0.0, 1.0))
     assert len(pick_fake_indices(np.linspace(0, 1, 50), 17, regression, seed=0)) == 17
+
+
+# ---------------------------------------------------------------- how fakes enter the batch
+
+def test_fixed_fake_share_puts_that_many_fakes_in_every_batch():
+    from cgankd.data import DeviceLoader, PixelNorm
+    images = np.zeros((100, 1, 4, 4), np.uint8)
+    loader = DeviceLoader(images, np.arange(100), 16, pixel_norm=PixelNorm((0.5,), (0.5,)), seed=3,
+                          fake_from=70, fake_share=0.25)
+    assert len(loader) == 100 // 16                              # as many batches as one shuffled set
+    batches = [index for _, _, index in loader]
+    assert all(len(b) == 16 and int((b >= 70).sum()) == 4 for b in batches)
+    seen_real = torch.cat([b[b < 70] for b in batches])
+    assert len(torch.unique(seen_real)) == len(seen_real) == 72 or len(torch.unique(seen_real)) == 70
+    again = [index for _, _, index in loader]
+    assert all(torch.equal(a, b) for a, b in zip(batches, again))          # same (seed, epoch), same batches
+    loader.set_epoch(1)
+    assert not torch.equal(torch.cat([i for _, _, i in loader]), torch.cat(batches))
+
+
+def test_aux_bn_routes_fake_rows_through_their_own_layer_and_is_removed_after():
+    from cgankd.models.batchnorm import attach_aux_bn, detach_aux_bn, set_fake_rows
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 3), torch.nn.BatchNorm2d(3))
+    plain_keys = set(net.state_dict())
+    duals = attach_aux_bn(net)
+    assert len(duals) == 1
+    x = torch.randn(8, 1, 6, 6)
+    mask = torch.tensor([False, True] * 4)
+    set_fake_rows(duals, mask)
+    out = net(x)
+    conv = net[0](x)
+    real_bn, fake_bn = torch.nn.BatchNorm2d(3), torch.nn.BatchNorm2d(3)
+    torch.testing.assert_close(out[~mask], real_bn(conv[~mask]).detach(), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out[mask], fake_bn(conv[mask]).detach(), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(duals[0].real.running_mean, real_bn.running_mean)
+    torch.testing.assert_close(duals[0].fake.running_mean, fake_bn.running_mean)
+    assert duals[0].running_mean is duals[0].real.running_mean          # KD methods read the real layer
+    detach_aux_bn(net)
+    assert set(net.state_dict()) == plain_keys and type(net[1]) is torch.nn.BatchNorm2d
+
+
+def test_bn_recalibration_is_the_plain_average_over_the_given_batches():
+    from cgankd.models.batchnorm import recalibrate_bn
+    torch.manual_seed(1)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 1, bias=False), torch.nn.BatchNorm2d(2))
+    net[1].running_mean.fill_(5.0)
+    batches = [torch.randn(4, 1, 3, 3) + 2.0, torch.randn(6, 1, 3, 3) - 1.0]
+    assert recalibrate_bn(net.eval(), batches) == 10 and not net.training and net[1].momentum == 0.1
+    means = [net[0](b).mean(dim=(0, 2, 3)) for b in batches]
+    torch.testing.assert_close(net[1].running_mean, (means[0] + means[1]) / 2)   # averaged per batch
+
+
+def test_fake_share_aux_bn_and_recalibration_through_the_trainer(tiny_classification_h5, tmp_path):
+    from cgankd.data import load_dataset
+    from cgankd.models import load_model
+    real = load_dataset(tiny_classification_h5).train
+    fake = tmp_path / "fake.h5"
+    write_fake_h5(fake, real.images[:128], real.labels[:128], {"source": "test"})
+    metrics = fit(tiny_cfg(tiny_classification_h5, tmp_path / "run", epochs=1, fake=str(fake), fake_share=0.25,
+                           aux_bn=True, bn_recalibrate=True))
+    assert metrics["n_fake"] == 128
+    model, _ = load_model(tmp_path / "run" / "model.pt")                     # the plain architecture
+    assert not any(".fake." in k for k in model.state_dict())
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["stage"] == "bn_recalibrate" and log[-1]["bn_recalibrated_on"] == 512
+    arm = json.loads((tmp_path / "run" / "config.json").read_text())["arm"]
+    assert arm["mixing"] == {"fake_only": False, "fake_weight": 1.0, "fake_share": 0.25, "aux_bn": True,
+                             "bn_recalibrate": True}
+    from cgankd.common.errors import UserError
+    with pytest.raises(UserError, match="--fake-share"):
+        fit(tiny_cfg(tiny_classification_h5, tmp_path / "bad", epochs=1, fake_share=0.25))

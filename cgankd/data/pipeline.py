@@ -246,6 +246,10 @@ class DeviceLoader:
     epoch depends only on (seed, epoch), as does the augmentation stream, so a resumed run sees the
     same batches. `index` is each sample's position in this loader's arrays. With drop_last, a set
     smaller than one batch still gives one (short) batch rather than none.
+
+    With `fake_share`, rows from `fake_from` on are fakes and every batch holds round(share * B) of
+    them and the rest real rows, each part drawn from its own reshuffled stream; an epoch keeps the
+    same number of batches as one shuffled set of all rows.
     """
 
     _ORDER, _AUGMENT = 0, 1
@@ -253,7 +257,8 @@ class DeviceLoader:
     def __init__(self, images: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor, batch_size: int, *,
                  pixel_norm: PixelNorm, augment: Augment | None = None, shuffle: bool = True,
                  drop_last: bool = True, seed: int = 0, device: str | torch.device = "cpu",
-                 memory_format: torch.memory_format = torch.contiguous_format):
+                 memory_format: torch.memory_format = torch.contiguous_format, fake_from: int | None = None,
+                 fake_share: float | None = None):
         self.device = torch.device(device)
         self.images = _as_device_tensor(images, self.device)
         if self.images.dtype != torch.uint8 or self.images.dim() != 4:
@@ -268,6 +273,9 @@ class DeviceLoader:
         self.batch_size, self.pixel_norm, self.shuffle = batch_size, pixel_norm, shuffle
         self.augment = None if augment is None or augment.is_identity else augment
         self.drop_last, self.seed, self.memory_format = drop_last, seed, memory_format
+        self.fake_from, self.fake_share = fake_from, fake_share
+        if fake_share is not None and not (shuffle and drop_last and fake_from and 0 < fake_from < len(self.labels)):
+            raise ValueError("a fixed fake share needs shuffled full batches and real rows before fake rows")
         self.epoch = 0
 
     @property
@@ -288,7 +296,22 @@ class DeviceLoader:
         if not self.shuffle:
             return torch.arange(self.num_samples, device=self.device)
         gen = torch.Generator().manual_seed(stream_seed(self.seed, self.epoch, self._ORDER))
-        return torch.randperm(self.num_samples, generator=gen).to(self.device)
+        if self.fake_share is None:
+            return torch.randperm(self.num_samples, generator=gen).to(self.device)
+        return self._shared_order(gen).to(self.device)
+
+    def _shared_order(self, gen: torch.Generator) -> torch.Tensor:
+        """Batches of b_fake fake and b - b_fake real rows, each part cycling through its own permutations."""
+        n_batches, b = len(self), self.batch_size
+        b_fake = min(b - 1, max(1, round(self.fake_share * b)))
+
+        def stream(start: int, stop: int, count: int) -> torch.Tensor:
+            laps = -(-count // (stop - start))
+            return torch.cat([start + torch.randperm(stop - start, generator=gen) for _ in range(laps)])[:count]
+
+        real = stream(0, self.fake_from, n_batches * (b - b_fake)).view(n_batches, b - b_fake)
+        fake = stream(self.fake_from, self.num_samples, n_batches * b_fake).view(n_batches, b_fake)
+        return torch.cat([real, fake], dim=1).view(-1)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         order = self.order()

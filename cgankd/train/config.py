@@ -47,6 +47,9 @@ class TrainConfig:
     nfake: int | None = None
     fake_only: bool = False      # train on the fakes alone (fakes first, then real: two runs)
     fake_weight: float = 1.0     # the task loss of a fake counts this much (a real one: 1)
+    fake_share: float | None = None   # this share of every batch is fake (None: one shuffled set)
+    aux_bn: bool = False         # fakes pass through batch-norm layers of their own while training
+    bn_recalibrate: bool = False # after training, re-estimate BN statistics on the real images
     same_steps_as: str | None = None
     init: str | None = None
     subset: int | None = None
@@ -86,6 +89,14 @@ class TrainConfig:
             raise UserError("--fake-weight weighs fakes against real images: it needs --fake and no --fake-only")
         if self.fake_weight < 0:
             raise UserError(f"--fake-weight must be at least 0 (got {self.fake_weight})")
+        if self.fake_share is not None and (not self.fake or self.fake_only or not 0.0 < self.fake_share < 1.0):
+            raise UserError(f"--fake-share is the fake part of each batch: a fraction in (0, 1), with --fake and "
+                            f"without --fake-only (got {self.fake_share})")
+        if self.aux_bn and (not self.fake or self.fake_only):
+            raise UserError("--aux-bn gives the fakes batch-norm layers of their own: it needs --fake and no --fake-only")
+        if self.bn_recalibrate and self.fake_only:
+            raise UserError("--bn-recalibrate re-estimates BN statistics on the real training images: "
+                            "--fake-only has none")
         if self.fake_only and not self.fake:
             raise UserError("--fake-only needs --fake FAKE.h5")
         if self.fake and self.same_steps_as:
@@ -131,6 +142,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     flags = {name: getattr(args, name) for name in (
         "task", "num_classes", "epochs", "batch_size", "lr", "weight_decay", "schedule", "milestones", "warmup", "seed", "device",
         "amp", "compile", "teacher", "distill", "ta_arch", "ta", "fake", "nfake", "fake_only", "fake_weight",
+        "fake_share", "aux_bn", "bn_recalibrate",
         "same_steps_as", "init", "subset", "val_frac", "eval_every", "resume", "quiet")}
     return recipe_config(args.data, args.arch, args.out, preset=args.preset, recipe=recipe,
                          distill_cfg=parse_settings(args.distill_set, "--distill-set"), **flags)

@@ -42,11 +42,14 @@ class TrainingData:
     def img_shape(self) -> tuple[int, int, int]:
         return tuple(self.train.images.shape[1:])
 
-    def loader(self, split: Split, batch_size: int, device: torch.device, *, train: bool, seed: int = 0
-               ) -> DeviceLoader:
+    def loader(self, split: Split, batch_size: int, device: torch.device, *, train: bool, seed: int = 0,
+               fake_share: float | None = None) -> DeviceLoader:
+        """Batches of `split`; with `fake_share` (the training split of real + fake rows), that share
+        of every batch is fake."""
         return DeviceLoader(split.images, split.labels, batch_size, pixel_norm=self.pixel_norm,
                             augment=self.augment if train else None, shuffle=train, drop_last=train,
-                            seed=seed, device=device, memory_format=memory_format(device))
+                            seed=seed, device=device, memory_format=memory_format(device),
+                            fake_from=self.n_real if fake_share is not None else None, fake_share=fake_share)
 
 
 def make_task(bundle: DataBundle, data_section: dict, reference: Task | None) -> Task:

@@ -20,9 +20,10 @@ from ..common.errors import UserError
 from ..common.files import check_output_dir
 from ..common.runs import METRICS, RunDir
 from ..common.seeding import rng_state, seed_everything, set_rng_state
-from ..data import DeviceLoader
+from ..data import DeviceLoader, Split
 from ..distill import Distiller, build_distiller
 from ..models import build_model
+from ..models.batchnorm import attach_aux_bn, detach_aux_bn, recalibrate_bn, set_fake_rows
 from ..models.checkpoint import save_model_checkpoint
 from ..models.trained import MODEL_FILE, TrainedNet
 from .config import TrainConfig
@@ -81,7 +82,8 @@ def _build(cfg: TrainConfig, device: torch.device
 
 def _loaders(cfg: TrainConfig, data: TrainingData, device: torch.device) -> Loaders:
     eval_batch = max(cfg.batch_size, 256)
-    return Loaders(train=data.loader(data.train, cfg.batch_size, device, train=True, seed=cfg.seed),
+    return Loaders(train=data.loader(data.train, cfg.batch_size, device, train=True, seed=cfg.seed,
+                                     fake_share=cfg.fake_share),
                    val=data.loader(data.val, eval_batch, device, train=False) if data.val else None,
                    test=data.loader(data.test, eval_batch, device, train=False))
 
@@ -93,7 +95,8 @@ def _epoch_batches(loader: DeviceLoader, epoch: int):
     return batches
 
 
-def _train_epoch(cfg, epoch, distiller, optimizer, scaler, loaders, task, device, step_fn) -> dict[str, Any]:
+def _train_epoch(cfg, epoch, distiller, optimizer, scaler, loaders, task, device, step_fn,
+                 mark_fakes) -> dict[str, Any]:
     loader = loaders.train
     loader.set_epoch(epoch)
     sums: dict[str, float] = {}
@@ -106,6 +109,7 @@ def _train_epoch(cfg, epoch, distiller, optimizer, scaler, loaders, task, device
                    milestones=cfg.milestones, gamma=cfg.gamma, warmup=cfg.warmup)
         set_lr(optimizer, lr)
         distiller.epoch = progress
+        mark_fakes(index)
         with autocast(device, cfg.amp):
             out, losses = step_fn(x, y, index)
             loss = sum(losses.values())
@@ -141,6 +145,7 @@ def fit(cfg: TrainConfig, *, stop_after_epoch: int | None = None) -> dict[str, A
 
     `stop_after_epoch` ends the run early as an interruption would (used to test resuming).
     """
+    cfg.check()
     device = pick_device(cfg.device)
     check_output_dir(cfg.out)
     run = RunDir(cfg.out, resume=cfg.resume)
@@ -154,6 +159,11 @@ def fit(cfg: TrainConfig, *, stop_after_epoch: int | None = None) -> dict[str, A
     requested = cfg
     cfg, data, distiller, student, init_info = _build(cfg, device)
     arm = identity(requested, settings, init_info)
+    duals = attach_aux_bn(student) if cfg.aux_bn else []
+
+    def mark_fakes(index: torch.Tensor) -> None:      # rows from n_real on are fakes
+        if duals:
+            set_fake_rows(duals, index >= data.n_real)
     loaders = _loaders(cfg, data, device)
     task = data.task
     optimizer = torch.optim.SGD(distiller.trainable_parameters(), lr=cfg.lr, momentum=cfg.momentum,
@@ -189,7 +199,8 @@ def fit(cfg: TrainConfig, *, stop_after_epoch: int | None = None) -> dict[str, A
                   initial=start_epoch, total=cfg.epochs)
     for epoch in epochs:
         t0 = time.perf_counter()
-        record = _train_epoch(cfg, epoch, distiller, optimizer, scaler, loaders, task, device, step_fn)
+        record = _train_epoch(cfg, epoch, distiller, optimizer, scaler, loaders, task, device, step_fn,
+                              mark_fakes)
         last = epoch + 1 == cfg.epochs
         for split, loader in (("val", loaders.val), ("test", loaders.test)):
             if loader is not None and (last or (epoch + 1) % cfg.eval_every == 0):
@@ -207,7 +218,24 @@ def fit(cfg: TrainConfig, *, stop_after_epoch: int | None = None) -> dict[str, A
                              "rng": rng_state(), "best": best, "wall_time_s": wall})
         if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch and not last:
             return {"stopped_at_epoch": epoch + 1}
+    detach_aux_bn(student)
+    if cfg.bn_recalibrate:
+        record.update(_recalibrated(cfg, distiller, student, data, loaders, device))
+        run.log({"stage": "bn_recalibrate", **record})
     return _finish(cfg, run, student, data, record, best, wall, arm)
+
+
+def _recalibrated(cfg, distiller, student, data: TrainingData, loaders: Loaders, device) -> dict[str, float]:
+    """BN statistics re-estimated on one augmented pass over the real training rows, then the
+    held-out splits scored again (these scores replace the last epoch's)."""
+    real = Split(data.train.images[:data.n_real], data.train.labels[:data.n_real])
+    batches = (x for x, _, _ in data.loader(real, cfg.batch_size, device, train=True, seed=cfg.seed + 1))
+    seen = recalibrate_bn(student, batches)
+    scores = {"bn_recalibrated_on": seen}
+    for split, loader in (("val", loaders.val), ("test", loaders.test)):
+        if loader is not None:
+            scores[f"{split}_{data.task.metric_name}"] = evaluate(distiller, loader, data.task, cfg.amp)
+    return scores
 
 
 def _finish(cfg, run: RunDir, student, data: TrainingData, record, best, wall, arm) -> dict[str, Any]:

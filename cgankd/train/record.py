@@ -37,7 +37,8 @@ def identity(cfg: TrainConfig, settings: dict[str, Any], init_info: dict[str, An
         arch=cfg.arch, schedule=schedule, distill=cfg.distill, distill_settings=distill_settings,
         teacher=fingerprints.get("teacher"),
         fakes=fake_set_identity(dataset_attrs(cfg.fake)) if cfg.fake else None, nfake=cfg.nfake,
-        fake_only=cfg.fake_only, fake_weight=cfg.fake_weight,
+        mixing={"fake_only": cfg.fake_only, "fake_weight": cfg.fake_weight, "fake_share": cfg.fake_share,
+                "aux_bn": cfg.aux_bn, "bn_recalibrate": cfg.bn_recalibrate},
         matched=fake_set_identity(dataset_attrs(cfg.same_steps_as)) if cfg.same_steps_as else None, init=init,
         data={"fingerprint": fingerprints["data"], "subset": cfg.subset, "val_frac": cfg.val_frac,
               "task": cfg.task, "num_classes": cfg.num_classes, "preset": cfg.preset})
