@@ -51,3 +51,61 @@ def tiny_regression_h5(tmp_path_factory) -> str:
     write_dataset_h5(path, Split(line_images(a_train, rng), a_train),
                      Split(line_images(a_test, rng), a_test), {"task": "regression"})
     return str(path)
+
+
+# ---------------------------------------------------------------- nets trained once per session
+
+TINY_GAN = ["g_ch=4", "d_ch=4", "dim_z=8", "ckpt_every=100", "standing_stats=2", "grid_rows=2", "grid_cols=2",
+            "ema=false"]
+TINY_CCGAN = TINY_GAN + ["dim_embed=8", "g_attn=0", "d_attn=0", "embed_arch=resnet8", "embed_epochs=1",
+                         "embed_batch_size=32", "y2h_epochs=2", "y2h_batch_size=32", "kappa=-2", "label_values=12"]
+SMALL_CDR_RS = "{'dr': {'widths': [64, 32], 'epochs': 20, 'batch_size': 64, 'lr': 1e-3}, 'rs': {'burn_in': 64, 'batch_size': 64}}"
+SMALL_CDR_RS_REGRESSION = SMALL_CDR_RS[:-1] + ", 'sparse_ae': {'epochs': 2, 'ch': 4}}"
+
+
+def cli(*args) -> int:
+    """`cgankd ARGS...` in this process; returns the exit code."""
+    from cgankd.cli import main
+    return main([str(a) for a in args])
+
+
+def gan_train_args(data: str, kind: str, out, iters: int = 40, extra: tuple = ()) -> list:
+    args = ["gan", "train", "--data", data, "--gan", kind, "--out", out, "--iters", iters, "--batch-size", 16,
+            "--device", "cpu", "--quiet"]
+    for setting in (TINY_GAN if kind == "biggan" else TINY_CCGAN) + list(extra):
+        args += ["--set", setting]
+    return args
+
+
+@pytest.fixture(scope="session")
+def cls_teacher(tiny_classification_h5, tmp_path_factory):
+    """A resnet8 that classifies the quadrant images (> 90 % on their test split)."""
+    out = tmp_path_factory.mktemp("teachers") / "cls"
+    assert cli("train", "--data", tiny_classification_h5, "--arch", "resnet8", "--epochs", 3, "--batch-size", 64,
+               "--lr", 0.05, "--device", "cpu", "--out", out, "--quiet") == 0
+    return out / "model.pt"
+
+
+@pytest.fixture(scope="session")
+def reg_teacher(tiny_regression_h5, tmp_path_factory):
+    """A resnet8 that reads the angle of the line images."""
+    out = tmp_path_factory.mktemp("teachers") / "reg"
+    assert cli("train", "--data", tiny_regression_h5, "--arch", "resnet8", "--epochs", 6, "--batch-size", 32,
+               "--lr", 0.01, "--device", "cpu", "--out", out, "--quiet") == 0
+    return out / "model.pt"
+
+
+@pytest.fixture(scope="session")
+def tiny_biggan(tiny_classification_h5, tmp_path_factory):
+    """A BigGAN run folder on the quadrant images (40 tiny iterations)."""
+    out = tmp_path_factory.mktemp("gans") / "biggan"
+    assert cli(*gan_train_args(tiny_classification_h5, "biggan", out)) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_ccgan(tiny_regression_h5, tmp_path_factory):
+    """A CcGAN run folder on the line images (20 tiny iterations)."""
+    out = tmp_path_factory.mktemp("gans") / "ccgan"
+    assert cli(*gan_train_args(tiny_regression_h5, "ccgan", out, iters=20)) == 0
+    return out

@@ -7,7 +7,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from cgankd.common.errors import UserError
 from cgankd.data.labels import LabelNorm

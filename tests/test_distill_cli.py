@@ -21,23 +21,6 @@ def run_cli(*args) -> int:
     return main([str(a) for a in args])
 
 
-def train_teacher(data: str, out: Path) -> Path:
-    # The same net as the students keeps the runs short (and FSP needs equal channels).
-    assert run_cli("train", "--data", data, "--arch", "resnet8", "--out", out, "--epochs", "1",
-                   "--batch-size", "32", "--subset", "128", "--device", "cpu", "--quiet") == 0
-    return out / "model.pt"
-
-
-@pytest.fixture(scope="module")
-def cls_teacher(tiny_classification_h5, tmp_path_factory) -> Path:
-    return train_teacher(tiny_classification_h5, tmp_path_factory.mktemp("teacher") / "cls")
-
-
-@pytest.fixture(scope="module")
-def reg_teacher(tiny_regression_h5, tmp_path_factory) -> Path:
-    return train_teacher(tiny_regression_h5, tmp_path_factory.mktemp("teacher") / "reg")
-
-
 def distill(data: str, teacher: Path, method: str, out: Path) -> tuple[dict, list[dict]]:
     args = ["train", "--data", data, "--arch", "resnet8", "--out", out, "--teacher", teacher,
             "--distill", method, *COMMON]

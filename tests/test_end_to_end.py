@@ -16,36 +16,23 @@ from cgankd.cli import main
 from cgankd.common.errors import UserError
 from cgankd.data import load_dataset, read_fake_h5
 
+from conftest import SMALL_CDR_RS, cli
+
 torch.set_num_threads(2)
-
-TINY_GAN = ["g_ch=4", "d_ch=4", "dim_z=8", "ckpt_every=100", "standing_stats=2", "grid_rows=2", "grid_cols=2",
-            "ema=false"]
-SMALL_CDR_RS = "{'dr': {'widths': [64, 32], 'epochs': 20, 'batch_size': 64, 'lr': 1e-3}, 'rs': {'burn_in': 64, 'batch_size': 64}}"
-
-
-def cli(*args) -> int:
-    return main([str(a) for a in args])
 
 
 @pytest.fixture(scope="module")
-def pipeline(tiny_classification_h5, tmp_path_factory):
-    """Teacher, GAN and the fake sets of the paper's ablation arms, made through the CLI."""
+def pipeline(tiny_classification_h5, cls_teacher, tiny_biggan, tmp_path_factory):
+    """The fake sets of the paper's ablation arms, made through the CLI from the session's teacher and GAN."""
     root = tmp_path_factory.mktemp("e2e")
-    data = tiny_classification_h5
-    assert cli("train", "--data", data, "--arch", "resnet8", "--epochs", 2, "--batch-size", 64, "--lr", 0.05,
-               "--device", "cpu", "--out", root / "teacher", "--quiet") == 0
-    gan_args = ["gan", "train", "--data", data, "--gan", "biggan", "--out", root / "gan", "--iters", 40,
-                "--batch-size", 16, "--device", "cpu", "--quiet"]
-    for s in TINY_GAN:
-        gan_args += ["--set", s]
-    assert cli(*gan_args) == 0
+    (root / "teacher").symlink_to(cls_teacher.parent)
     arms = {"raw": ["--subsample", "none", "--rho", "1.0", "--no-adjust-labels"],
             "subsampled": ["--subsample", "cdr-rs", "--rho", "1.0", "--no-adjust-labels"],
             "filtered": ["--subsample", "none", "--rho", "0.7", "--no-adjust-labels"],
             "full": ["--subsample", "cdr-rs", "--rho", "0.7", "--adjust-labels"]}
     for name, flags in arms.items():
-        assert cli("fake", "make", "--gan", root / "gan", "--teacher", root / "teacher" / "model.pt", "--data", data,
-                   "--nfake", 40, "--device", "cpu", "--out", root / f"{name}.h5", *flags,
+        assert cli("fake", "make", "--gan", tiny_biggan, "--teacher", cls_teacher, "--data",
+                   tiny_classification_h5, "--nfake", 40, "--device", "cpu", "--out", root / f"{name}.h5", *flags,
                    "--set", "filter_burn_in=20", "--set", "fit_size=128", "--set", f"cdr_rs={SMALL_CDR_RS}") == 0
     return root
 

@@ -10,8 +10,6 @@ from cgankd.common.errors import UserError
 from cgankd.data import LabelNorm, load_dataset
 from cgankd.fake import FakeSettings, TeacherJudge, class_cutoffs, global_cutoff, make_fake_set
 from cgankd.models.trained import TrainedNet
-from cgankd.train.config import TrainConfig
-from cgankd.train.loop import fit
 
 from conftest import line_images, quadrant_images
 
@@ -42,12 +40,8 @@ class ImageBankGAN:
 
 
 @pytest.fixture(scope="module")
-def teacher(tiny_classification_h5, tmp_path_factory) -> str:
-    out = tmp_path_factory.mktemp("teacher") / "run"
-    metrics = fit(TrainConfig(data=tiny_classification_h5, arch="resnet8", out=str(out), epochs=3,
-                              batch_size=64, lr=0.05, device="cpu", quiet=True))
-    assert metrics["test_acc"] > 90
-    return str(out / "model.pt")
+def teacher(cls_teacher) -> str:
+    return str(cls_teacher)
 
 
 def test_global_cutoff_keeps_the_rho_share():
@@ -94,11 +88,8 @@ def test_filter_drops_the_gan_mistakes_and_adjust_relabels(teacher, tiny_classif
     assert 0.15 < adjusted.stats["label_changed_share"] < 0.45
 
 
-def test_regression_fakes_get_teacher_labels(tiny_regression_h5, tmp_path):
-    out = tmp_path / "teacher"
-    fit(TrainConfig(data=tiny_regression_h5, arch="resnet8", out=str(out), epochs=6, batch_size=32, lr=0.01,
-                    device="cpu", quiet=True))
-    judge = TeacherJudge(TrainedNet.load(out / "model.pt"))
+def test_regression_fakes_get_teacher_labels(tiny_regression_h5, reg_teacher):
+    judge = TeacherJudge(TrainedNet.load(reg_teacher))
     real = load_dataset(tiny_regression_h5).train
     gan = ImageBankGAN(regression=True, wrong_share=0.3)
     fakes = make_fake_set(gan, judge, real, _settings(nfake=60, rho=0.7, adjust_labels=True, label_values=12),

@@ -24,6 +24,7 @@ def _print_metrics(metrics: dict) -> None:
 def run_takd(cfg: TrainConfig) -> dict:
     """TAKD: teacher → teaching assistant → student, both stages with the TAKD loss. The
     assistant is --ta when given, else trained first into OUT/ta."""
+    cfg.check_takd_chain()
     ta = cfg.ta
     if ta is None:
         ta_cfg = replace(cfg, arch=cfg.ta_arch, out=str(Path(cfg.out) / "ta"), ta_arch=None)

@@ -68,6 +68,14 @@ class TrainConfig:
         return replace(self, epochs=epochs,
                        milestones=[max(1, round(m * epochs / self.epochs)) for m in self.milestones])
 
+    def check_takd_chain(self) -> None:
+        """A TAKD run from the command line: a teaching assistant to train (--ta-arch) or a trained one."""
+        if not (self.ta_arch or self.ta):
+            raise UserError("--distill takd needs --ta-arch NAME (a teaching assistant to train) or --ta CKPT")
+        if self.init and not self.ta:
+            raise UserError("--distill takd with --init needs a trained assistant (--ta CKPT): "
+                            "the assistant cannot start from the student's checkpoint")
+
     def check(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise UserError(f"--epochs and --batch-size must be positive (got {self.epochs}, {self.batch_size})")
@@ -103,11 +111,6 @@ class TrainConfig:
             raise UserError("--same-steps-as is for real-only controls; it cannot go with --fake")
         if (self.ta_arch or self.ta) and self.distill != "takd":
             raise UserError("--ta-arch and --ta go with --distill takd")
-        if self.distill == "takd" and not (self.ta_arch or self.ta):
-            raise UserError("--distill takd needs --ta-arch NAME (a teaching assistant to train) or --ta CKPT")
-        if self.distill == "takd" and self.init and not self.ta:
-            raise UserError("--distill takd with --init needs a trained assistant (--ta CKPT): "
-                            "the assistant cannot start from the student's checkpoint")
 
 
 def recipe_config(data: str, arch: str, out: str, *, preset: str | None = None, recipe: str = "vanilla",
