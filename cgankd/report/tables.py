@@ -88,14 +88,24 @@ class ArmSummary:
     wall_time_s: float
     identity: dict = field(default_factory=dict)
     runs: list[Path] = field(default_factory=list)
+    config: dict = field(default_factory=dict)    # the first run's config.json
 
     @property
     def kind(self) -> str:
         return self.identity.get("kind", "")
 
     @property
+    def preset(self) -> str | None:
+        return self.config.get("preset") or (self.identity.get("data") or {}).get("preset")
+
+    @property
     def key(self) -> str:
         return arm_key(self.identity)
+
+    @property
+    def errors(self) -> list[float]:
+        """Per-seed error: 100 − accuracy (%), or the MAE itself."""
+        return [100.0 - v for v in self.values] if self.metric == "acc" else list(self.values)
 
     @property
     def mean(self) -> float:
@@ -127,7 +137,7 @@ def summarize(runs: list[RunResult]) -> list[ArmSummary]:
         labels.update(zip(mine, distinct_labels([groups[k][0].identity for k in mine], names)))
     return [ArmSummary(key[0], key[1], labels[key], key[3], values=[r.value for r in group],
                        wall_time_s=sum(r.metrics.get("wall_time_s", 0.0) for r in group),
-                       identity=group[0].identity, runs=[r.path for r in group])
+                       identity=group[0].identity, runs=[r.path for r in group], config=group[0].config)
             for key, group in groups.items()]
 
 

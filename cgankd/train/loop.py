@@ -191,8 +191,10 @@ def fit(cfg: TrainConfig, *, stop_after_epoch: int | None = None) -> dict[str, A
                             f"{str(err).splitlines()[0][:120]}); delete it to restart the run") from None
         run.truncate_log(start_epoch)
     else:
+        stage_start = time.perf_counter()
         for record in distiller.prepare(_epoch_batches(loaders.train, 0), device):
             run.log({"stage": "prepare", **record})
+        wall = time.perf_counter() - stage_start      # a KD method's own first stage counts in the run's time
     step_fn = torch.compile(distiller.forward_train) if cfg.compile else distiller.forward_train
     distiller.train()
     epochs = tqdm(range(start_epoch, cfg.epochs), desc=f"{cfg.arch}", disable=cfg.quiet, dynamic_ncols=True,
