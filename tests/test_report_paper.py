@@ -307,13 +307,14 @@ def test_report_command_writes_flat_and_paper_shaped_tables(cifar, tmp_path, cap
 def test_wall_time_counts_a_kd_methods_own_stage(tiny_classification_h5, tmp_path, monkeypatch):
     """A stage before the student's epochs (FitNet's hints, SSKD's head...) is part of the run's time."""
     from cgankd.distill.base import Distiller
+    from cgankd.train.config import recipe_config
+    from cgankd.train.loop import fit
 
     def slow_stage(self, batches, device):
         time.sleep(2.0)
         return [{"method": "probe", "stage_epoch": 1, "loss": 0.0}]
     monkeypatch.setattr(Distiller, "prepare", slow_stage)
-    assert main(["train", "--data", tiny_classification_h5, "--arch", "resnet8", "--epochs", "1", "--device", "cpu",
-                 "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    fit(recipe_config(tiny_classification_h5, "resnet8", str(tmp_path / "run"), epochs=1, device="cpu", quiet=True))
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert any(r.get("stage") == "prepare" for r in log)
