@@ -5,6 +5,7 @@ and CcGAN with a dataset preset's settings, on synthetic data (no dataset file n
     python benchmarks/gan_throughput.py --presets cifar100 steeringangle --device cuda
     python benchmarks/gan_throughput.py --batch-size 64 --iters 5
     python benchmarks/gan_throughput.py --compare-memory-format   # trainer's channels_last vs NCHW, ratio
+    python benchmarks/gan_throughput.py --presets cifar100 --device cuda --amp   # bf16 autocast as well
 
 One training iteration = d_steps discriminator steps + one generator step + the EMA update.
 """
@@ -18,8 +19,9 @@ import time
 
 import torch
 
-from cgankd.common.devices import pick_device
+from cgankd.common.devices import pick_device, tune_for
 from cgankd.common.runs import RunDir
+from cgankd.common.settings import parse_settings
 from cgankd.data.labels import LabelNorm
 from cgankd.gans.config import gan_config
 from cgankd.gans.trainer import GanData, GanTrainer
@@ -44,16 +46,17 @@ def sync(device: torch.device) -> None:
 
 
 def bench(name: str, device: torch.device, iters: int, batch_size: int | None, sample_n: int,
-          fmt: torch.memory_format | None = None) -> float:
-    """Print and return G+D training iterations per second (`fmt`: force a memory format)."""
+          fmt: torch.memory_format | None = None, amp: bool = False, settings: dict | None = None) -> float:
+    """Print and return G+D training iterations per second (`fmt`: force a memory format; `amp`:
+    the trainer's bf16 autocast; `settings`: GAN settings on top of the preset's)."""
     preset = get_preset(name)
     kind = next(iter(preset["gan"]))
     overrides = {"standing_stats": 0, "embed_epochs": 0, "y2h_epochs": 0} if kind == "ccgan" else {"standing_stats": 0}
     if batch_size:
         overrides["batch_size"] = batch_size
-    cfg = gan_config(kind, preset["gan"], overrides)
+    cfg = gan_config(kind, preset["gan"], {**overrides, **(settings or {})})
     trainer = GanTrainer(kind, cfg, synthetic_data(preset, kind, device), RunDir(tempfile.mkdtemp()),
-                         device=device, quiet=True, layout=fmt)
+                         device=device, quiet=True, layout=fmt, amp=amp)
     trainer.setup()                 # CcGAN: untrained label embedding (speed does not depend on it)
     bs = cfg["batch_size"]
 
@@ -73,16 +76,18 @@ def bench(name: str, device: torch.device, iters: int, batch_size: int | None, s
 
     g = trainer.sampling_generator()
     labels = trainer.cond.random_labels(sample_n)
+    sample_batch = 500 if device.type == "cpu" else 2000
     with torch.inference_mode():
         z = torch.randn(sample_n, g.dim_z, device=device)
         g(z[:8], trainer.cond.embed(labels[:8]))
         sync(device)
         t0 = time.perf_counter()
-        for i in range(0, sample_n, 500):
-            g(z[i:i + 500], trainer.cond.embed(labels[i:i + 500]))
+        for i in range(0, sample_n, sample_batch):
+            g(z[i:i + sample_batch], trainer.cond.embed(labels[i:i + sample_batch]))
         sync(device)
         sample_ips = sample_n / (time.perf_counter() - t0)
     label = "" if fmt is None else ("  channels_last" if fmt == torch.channels_last else "  NCHW")
+    label += "  bf16 autocast" if amp and device.type == "cuda" else ""
     print(f"{name:>22} {kind:>7}  {cfg['batch_size']:>5}x{cfg['d_steps']} D  "
           f"train {train_its:7.2f} it/s ({train_its * bs * cfg['d_steps']:8.0f} real img/s)   "
           f"sample {sample_ips:9.0f} img/s{label}", flush=True)
@@ -100,18 +105,24 @@ def main() -> None:
     parser.add_argument("--compare-memory-format", action="store_true",
                         help="train each preset in NCHW and in channels_last, alternating, and print the ratio")
     parser.add_argument("--repeats", type=int, default=3, help="with --compare-memory-format: rounds per format")
+    parser.add_argument("--amp", action="store_true", help="also time each preset with bf16 autocast (GPU)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a GAN setting on top of every preset's (repeatable), e.g. --set g_ch=8")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)
+    tune_for(device)
+    settings = parse_settings(args.set)
     print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
     for name in args.presets:
         if not args.compare_memory_format:
-            bench(name, device, args.iters, args.batch_size, args.sample_n)
+            for amp in (False, True) if args.amp else (False,):
+                bench(name, device, args.iters, args.batch_size, args.sample_n, amp=amp, settings=settings)
             continue
         rates: dict[torch.memory_format, list[float]] = {torch.contiguous_format: [], torch.channels_last: []}
         for _ in range(args.repeats):          # alternate, so that a change in machine load hits both
             for fmt, found in rates.items():
-                found.append(bench(name, device, args.iters, args.batch_size, args.sample_n, fmt))
+                found.append(bench(name, device, args.iters, args.batch_size, args.sample_n, fmt, settings=settings))
         nchw, cl = (statistics.median(rates[f]) for f in (torch.contiguous_format, torch.channels_last))
         print(f"{name:>22}  median train it/s: NCHW {nchw:.2f}, channels_last {cl:.2f}, ratio {cl / nchw:.2f}x")
 

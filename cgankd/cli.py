@@ -48,6 +48,13 @@ def _data_parsers(sub) -> None:
     p.set_defaults(handler="cgankd.data.commands:check")
 
 
+def _parallel_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sync-bn", action="store_true",
+                   help="under torchrun (DDP): batch-norm statistics over the global batch instead of each "
+                        "process's shard (a no-op in one process)")
+    p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard event files into --out")
+
+
 def _train_parser(sub) -> None:
     p = sub.add_parser("train", help="train a student or teacher (NOKD, KD, cGAN-KD, cGAN-KD + KD)")
     p.add_argument("--data", required=True, help="h5 file (or CIFAR-100 folder)")
@@ -59,7 +66,7 @@ def _train_parser(sub) -> None:
     p.add_argument("--recipe", choices=["vanilla", "fake"],
                    help="preset recipe (default: fake with --fake, --same-steps-as or --init)")
     p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
+    p.add_argument("--batch-size", type=int, help="the batch of one optimiser step, over all processes under torchrun")
     p.add_argument("--lr", type=float)
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--schedule", choices=["step", "cosine"])
@@ -67,8 +74,11 @@ def _train_parser(sub) -> None:
     p.add_argument("--warmup", type=float, metavar="EPOCHS", help="linear learning-rate warm-up from 0 (epochs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
-    p.add_argument("--amp", action="store_true", help="mixed precision (bf16 where supported; GPU only)")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                   help="mixed precision: bf16 autocast, fp16 with loss scaling where bf16 is missing "
+                        "(default: on with CUDA; CPUs train in float32 either way)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the training step")
+    _parallel_flags(p)
     p.add_argument("--teacher", help="teacher checkpoint for KD")
     p.add_argument("--distill", choices=RegistryChoices("cgankd.distill", "distiller_names"), metavar="METHOD",
                    help="KD method: %(choices)s")
@@ -119,9 +129,12 @@ def _gan_parsers(sub) -> None:
     p.add_argument("--preset", help="dataset preset (default: the one the data file declares, else generic settings)")
     _num_classes_flag(p)
     p.add_argument("--iters", type=int)
-    p.add_argument("--batch-size", type=int)
+    p.add_argument("--batch-size", type=int, help="images per D step, over all processes under torchrun")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
+    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=False,
+                   help="bf16 autocast of G and D (GPU only; default off: the reference trains in float32)")
+    _parallel_flags(p)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any GAN preset setting, e.g. --set g_lr=1e-4 (repeatable)")
     p.add_argument("--resume", action="store_true")
@@ -211,12 +224,18 @@ def _handler(spec: str):
     return getattr(importlib.import_module(module), func)
 
 
+def _is_main_process() -> bool:
+    from .common.distributed import is_main_process
+    return is_main_process()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         result = _handler(args.handler)(args)
     except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
+        if _is_main_process():            # under torchrun, one line from rank 0 rather than one per process
+            print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; run again with --resume to continue", file=sys.stderr)

@@ -62,11 +62,16 @@ class Task:
 
     def metric_sum(self, out: torch.Tensor, y: torch.Tensor) -> float:
         """Sum over the batch of the per-sample metric (correct count, or abs error in raw units)."""
+        return self.metric_sum_tensor(out, y).item()
+
+    def metric_sum_tensor(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """`metric_sum` as a float64 scalar on the outputs' device, for loops that read it back
+        only now and then (no host sync per batch)."""
         pred = self.predict(out)
         if self.is_regression:
             err = self.label_norm.denormalize(pred) - self.label_norm.denormalize(y.float().view(-1))
-            return err.abs().sum().item()
-        return (pred == y).sum().item()
+            return err.abs().sum().double()
+        return (pred == y).sum().double()
 
     def finish_metric(self, total: float, count: int) -> float:
         """Turn a summed metric into the reported one (% for accuracy)."""

@@ -1,4 +1,6 @@
-"""Device choice and the speed settings that go with it (AMP dtype, channels_last)."""
+"""Device choice and the speed settings that go with it (AMP dtype, channels_last, fused optimisers,
+inference batch sizes). Each CUDA branch is a line or two; on CPUs every choice here is what it was
+before these fast paths existed, so CPU results do not change."""
 
 from __future__ import annotations
 
@@ -25,6 +27,11 @@ def amp_dtype(device: torch.device) -> torch.dtype:
     return torch.float16
 
 
+def amp_enabled(requested: bool | None, device: torch.device) -> bool:
+    """--amp / --no-amp as given; unset: on for CUDA (bf16, or fp16 with a GradScaler), off on CPUs."""
+    return device.type == "cuda" if requested is None else bool(requested)
+
+
 def autocast(device: torch.device, enabled: bool):
     """Mixed precision on GPUs only; on CPU it is a no-op (CPU autocast is slower for convs here)."""
     if not enabled or device.type != "cuda":
@@ -37,3 +44,22 @@ def memory_format(device: torch.device) -> torch.memory_format:
     resnet20 training step on the 2-core CPU (docs/benchmarks.md), and the fast path on GPUs."""
     del device  # the same choice everywhere; kept in the signature so callers say where they run
     return torch.channels_last
+
+
+def tune_for(device: torch.device) -> None:
+    """Process-wide kernel choices for fixed-shape training on GPUs: cuDNN autotuning, TF32 matmuls."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+
+def optimizer_options(device: torch.device) -> dict:
+    """Keyword arguments for SGD / Adam: the fused CUDA kernels on GPUs (one launch for all
+    parameters), torch's default implementation elsewhere."""
+    return {"fused": True} if device.type == "cuda" else {}
+
+
+def inference_batch(device: torch.device, at_least: int = 0) -> int:
+    """Images per forward pass for evaluation and scoring: 256 on CPUs (as before), 1024 on GPUs."""
+    return max(at_least, 1024 if device.type == "cuda" else 256)

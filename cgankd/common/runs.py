@@ -1,6 +1,7 @@
 """Run folders (docs/formats.md): config.json, log.jsonl, last.pt, metrics.json.
 
-Every stage that trains something (students, GANs, density-ratio models) writes one.
+Every stage that trains something (students, GANs, density-ratio models) writes one. In a DDP run
+only rank 0 writes (every process may read).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import torch
 
+from .distributed import is_main_process
 from .errors import UserError
 from .files import append_jsonl, atomic_path, save_torch, write_json
 
@@ -76,11 +78,13 @@ def environment() -> dict[str, str]:
 
 
 class RunDir:
-    """One run's folder. `resume=False` refuses to overwrite a finished or started run."""
+    """One run's folder. `resume=False` refuses to overwrite a finished or started run. `writes`:
+    whether this process writes the folder (rank 0 of a DDP run; the other ranks' writes are no-ops)."""
 
     def __init__(self, path: str | Path, resume: bool = False):
         self.path = Path(path)
         self.resume = resume
+        self.writes = is_main_process()
 
     def file(self, name: str) -> Path:
         return self.path / name
@@ -113,16 +117,20 @@ class RunDir:
     def start(self, config: dict[str, Any], replace: bool = False) -> None:
         """Create the folder and write config.json (`check` first). When resuming, the first config is
         kept, unless `replace` (settings free to change, such as a GAN's iterations, were changed)."""
+        if not self.writes:
+            return
         self.path.mkdir(parents=True, exist_ok=True)
         if self.resume and self.file(CONFIG).exists() and not replace:
             return
         write_json(self.file(CONFIG), {**config, "git_commit": git_commit(), "environment": environment()})
 
     def log(self, record: dict[str, Any]) -> None:
-        append_jsonl(self.file(LOG), record)
+        if self.writes:
+            append_jsonl(self.file(LOG), record)
 
     def save_checkpoint(self, state: dict[str, Any]) -> None:
-        save_torch(self.checkpoint, state)
+        if self.writes:
+            save_torch(self.checkpoint, state)
 
     def load_checkpoint(self, map_location: str | torch.device = "cpu") -> dict[str, Any]:
         """last.pt; a truncated or corrupt file is one clear error, not a traceback."""
@@ -136,7 +144,8 @@ class RunDir:
         return state
 
     def write_metrics(self, metrics: dict[str, Any]) -> None:
-        write_json(self.file(METRICS), metrics)
+        if self.writes:
+            write_json(self.file(METRICS), metrics)
 
     def read_log(self) -> list[dict[str, Any]]:
         if not self.file(LOG).exists():
@@ -145,6 +154,8 @@ class RunDir:
 
     def truncate_log(self, keep_until: int, key: str = "epoch") -> None:
         """On resume, drop log lines written after the checkpoint (a crash between log and save)."""
+        if not self.writes:
+            return
         kept = [r for r in self.read_log() if r.get(key, 0) <= keep_until]
         with atomic_path(self.file(LOG)) as tmp:
             tmp.write_text("".join(json.dumps(r, default=str) + "\n" for r in kept))

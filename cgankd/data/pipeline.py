@@ -3,10 +3,16 @@ gathered, augmented and normalised there with batched tensor ops (no per-image P
 
 Order within a batch: random-resized-crop / pad-and-crop and flip on raw pixels (so padding is
 black, as in torchvision's RandomCrop before Normalize), then per-channel normalisation.
+
+Sharding (DDP): a loader for process `rank` of `world_size` walks the same global batches as a
+one-process loader and keeps rows rank, rank + world_size, ... of each. The augmentations draw their
+random numbers for the whole global batch and apply the shard's rows of them, so every image is
+augmented exactly as in a one-process run.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
@@ -104,18 +110,36 @@ class PixelNorm:
 
 # ---------------------------------------------------------------- augmentation
 
-def crop_and_flip(x: torch.Tensor, pad: int, flip: bool, generator: torch.Generator
+@dataclass(frozen=True)
+class Rows:
+    """Which rows of a drawn batch a tensor holds: random numbers are drawn for `drawn` rows and
+    those at `index` applied (a DDP shard of a global batch). None everywhere means all rows."""
+    drawn: int
+    index: torch.Tensor
+
+    def pick(self, t: torch.Tensor, dim: int = 0) -> torch.Tensor:
+        return t.index_select(dim, self.index)
+
+
+def _draw_count(x: torch.Tensor, rows: Rows | None) -> int:
+    return x.shape[0] if rows is None else rows.drawn
+
+
+def crop_and_flip(x: torch.Tensor, pad: int, flip: bool, generator: torch.Generator, rows: Rows | None = None
                   ) -> tuple[torch.Tensor, torch.Tensor]:
     """Zero-pad by `pad` and crop back at a random offset per image, and mirror a random half of the
     images when `flip`; both in one gather. Returns the images and the mask of flipped ones."""
     b, c, h, w = x.shape
     wp = w + 2 * pad
     source = F.pad(x, (pad, pad, pad, pad)) if pad else x
-    offsets = torch.randint(0, 2 * pad + 1, (2, b), generator=generator, device=x.device)
+    n = _draw_count(x, rows)
+    offsets = torch.randint(0, 2 * pad + 1, (2, n), generator=generator, device=x.device)
     if flip:
-        flipped = torch.rand(b, generator=generator, device=x.device) < 0.5
+        flipped = torch.rand(n, generator=generator, device=x.device) < 0.5
     else:
-        flipped = torch.zeros(b, dtype=torch.bool, device=x.device)
+        flipped = torch.zeros(n, dtype=torch.bool, device=x.device)
+    if rows is not None:
+        offsets, flipped = rows.pick(offsets, 1), rows.pick(flipped)
     j = torch.arange(w, device=x.device)
     cols = torch.where(flipped[:, None], w - 1 - j, j) + offsets[1, :, None]            # B x W
     rows = (torch.arange(h, device=x.device) + offsets[0, :, None]) * wp                 # B x H
@@ -149,10 +173,11 @@ def _crop_boxes(b: int, h: int, w: int, scale: tuple[float, float], ratio: tuple
 
 
 def random_resized_crop(x: torch.Tensor, generator: torch.Generator, scale: tuple[float, float] = (0.08, 1.0),
-                        ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> torch.Tensor:
+                        ratio: tuple[float, float] = (3 / 4, 4 / 3), rows: Rows | None = None) -> torch.Tensor:
     """A random box per image resized back to H x W (bilinear), in one affine_grid + grid_sample."""
     b, _, h, w = x.shape
-    top, left, ch, cw = _crop_boxes(b, h, w, scale, ratio, generator, x.device).unbind(1)
+    boxes = _crop_boxes(_draw_count(x, rows), h, w, scale, ratio, generator, x.device)
+    top, left, ch, cw = (boxes if rows is None else rows.pick(boxes)).unbind(1)
     zero = torch.zeros_like(top)
     # Output [-1, 1] maps onto the box's pixel edges [left, left + cw] (align_corners=False units).
     theta = torch.stack([torch.stack([cw / w, zero, (2 * left + cw) / w - 1], 1),
@@ -211,13 +236,14 @@ class Augment:
             return -y
         return self.label_norm.normalize(-self.label_norm.denormalize(y))
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator, rows: Rows | None = None
                  ) -> tuple[torch.Tensor, torch.Tensor]:
-        """x: B x C x H x W pixels in 0..255 (uint8; float after random_resized_crop); y: the batch's labels."""
+        """x: B x C x H x W pixels in 0..255 (uint8; float after random_resized_crop); y: the batch's labels;
+        `rows`: x holds these rows of a larger drawn batch (a DDP shard)."""
         if self.random_resized_crop:
-            x = random_resized_crop(x, generator, self.scale, self.ratio)
+            x = random_resized_crop(x, generator, self.scale, self.ratio, rows)
         if self.crop_pad or self.flip:
-            x, flipped = crop_and_flip(x, self.crop_pad, self.flip, generator)
+            x, flipped = crop_and_flip(x, self.crop_pad, self.flip, generator, rows)
             if self.flip and self.flip_label == "negate":
                 if not y.is_floating_point():
                     raise ValueError("flip_label 'negate' needs float (regression) labels")
@@ -250,6 +276,10 @@ class DeviceLoader:
     With `fake_share`, rows from `fake_from` on are fakes and every batch holds round(share * B) of
     them and the rest real rows, each part drawn from its own reshuffled stream; an epoch keeps the
     same number of batches as one shuffled set of all rows.
+
+    With `world_size` > 1 the loader yields process `rank`'s shard of each batch (module docstring):
+    `batch_size` and `len()` stay those of the global batches; a shard that would be empty (the short
+    last batch of an evaluation) is skipped.
     """
 
     _ORDER, _AUGMENT = 0, 1
@@ -258,7 +288,7 @@ class DeviceLoader:
                  pixel_norm: PixelNorm, augment: Augment | None = None, shuffle: bool = True,
                  drop_last: bool = True, seed: int = 0, device: str | torch.device = "cpu",
                  memory_format: torch.memory_format = torch.contiguous_format, fake_from: int | None = None,
-                 fake_share: float | None = None):
+                 fake_share: float | None = None, rank: int = 0, world_size: int = 1):
         self.device = torch.device(device)
         self.images = _as_device_tensor(images, self.device)
         if self.images.dtype != torch.uint8 or self.images.dim() != 4:
@@ -276,7 +306,18 @@ class DeviceLoader:
         self.fake_from, self.fake_share = fake_from, fake_share
         if fake_share is not None and not (shuffle and drop_last and fake_from and 0 < fake_from < len(self.labels)):
             raise ValueError("a fixed fake share needs shuffled full batches and real rows before fake rows")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not one of {world_size} processes")
+        self.rank, self.world_size = rank, world_size
         self.epoch = 0
+
+    def sharded(self, rank: int, world_size: int) -> "DeviceLoader":
+        """This loader for process `rank` of `world_size` (1: the whole batches), sharing its tensors."""
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not one of {world_size} processes")
+        other = copy.copy(self)
+        other.rank, other.world_size = rank, world_size
+        return other
 
     @property
     def num_samples(self) -> int:
@@ -319,8 +360,14 @@ class DeviceLoader:
         gen.manual_seed(stream_seed(self.seed, self.epoch, self._AUGMENT))
         for i in range(len(self)):
             index = order[i * self.batch_size:(i + 1) * self.batch_size]
+            rows = None
+            if self.world_size > 1:
+                rows = Rows(len(index), torch.arange(self.rank, len(index), self.world_size, device=self.device))
+                index = index[self.rank::self.world_size]
+                if not len(index):
+                    continue
             x, y = self.images.index_select(0, index), self.labels.index_select(0, index)
             if self.augment is not None:
-                x, y = self.augment(x, y, gen)
+                x, y = self.augment(x, y, gen, rows)
             x = self.pixel_norm.normalize(x).contiguous(memory_format=self.memory_format)
             yield x, y, index

@@ -10,7 +10,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..common.devices import pick_device
+from ..common import distributed
+from ..common.board import Board
+from ..common.devices import pick_device, tune_for
 from ..common.errors import UserError
 from ..common.files import check_output_dir, check_output_file, file_fingerprint, write_json
 from ..common.runs import RunDir, git_commit
@@ -64,22 +66,31 @@ GAN_RESUME_FREE = frozenset({"device", "config.iters", "config.ckpt_every", "con
 
 def train_gan(data_path: str, kind: str, out: str, *, preset: str | None = None, overrides: dict | None = None,
               seed: int = 0, device: str = "auto", resume: bool = False, quiet: bool = False,
-              num_classes: int | None = None) -> dict[str, Any]:
+              num_classes: int | None = None, amp: bool = False, sync_bn: bool = False,
+              tensorboard: bool = False) -> dict[str, Any]:
     """Train (or, with resume, continue) a GAN run in `out`; returns its metrics. A resumed run must
-    have the same settings, except for its number of iterations (a finished GAN can be grown)."""
-    dev = pick_device(device)
+    have the same settings, except for its number of iterations (a finished GAN can be grown).
+    Under torchrun the batch sizes are global batches, split over the processes."""
+    world, dev = distributed.start(device)
+    tune_for(dev)
     check_output_dir(out)
     preset_name, how = choose_preset(data_path, preset)
     preset_dict = get_preset(preset_name) if preset_name else {}
     cfg = gan_config(kind, preset_dict.get("gan"), overrides)
     if cfg["iters"] < 1:
         raise UserError(f"--iters {cfg['iters']}: a GAN needs at least one iteration")
+    distributed.check_global_batch(cfg["batch_size"], world)
+    distributed.check_global_batch(cfg["g_batch_size"] or cfg["batch_size"], world, "--set g_batch_size")
     run = RunDir(out, resume=resume)
     settings = {"command": "gan train", "gan": kind, "data": data_path, "preset": preset_name, "seed": seed,
                 "num_classes": num_classes, "device": str(dev), "config": cfg,
                 "inputs": {"data": {"path": data_path, "fingerprint": file_fingerprint(data_path)}}}
+    # Recorded only when on, so that runs made before these switches existed still resume.
+    settings.update({name: True for name, on in (("amp", amp), ("sync_bn", sync_bn and world.is_distributed)) if on})
     resuming = run.check(settings, GAN_RESUME_FREE)
+    distributed.barrier()                    # every process has looked at the folder before rank 0 writes
     state = read_checkpoint(run.checkpoint) if resuming and run.has_checkpoint() else None
+    quiet = quiet or not world.is_main
     if not quiet:
         print(f"gan train: {how}")
     data = gan_data(data_path, kind, preset_dict, dev, num_classes)
@@ -87,27 +98,35 @@ def train_gan(data_path: str, kind: str, out: str, *, preset: str | None = None,
     run.start(settings, replace=True)
     if state is not None:
         run.truncate_log(int(state["iteration"]), key="iter")
-    trainer = GanTrainer(kind, cfg, data, run, device=dev, seed=seed, quiet=quiet)
+    board = Board(run.path, tensorboard and run.writes, resume_step=int(state["iteration"]) if state else None)
+    trainer = GanTrainer(kind, cfg, data, run, device=dev, seed=seed, quiet=quiet, amp=amp, sync_bn=sync_bn,
+                         world=world, board=board)
     try:
         trainer.setup(state)
     except RuntimeError as err:
         if state is not None and "state_dict" in str(err):
             raise UserError(f"{run.checkpoint}: does not fit the settings given now ({str(err).splitlines()[0]})")
         raise
-    result = trainer.train()
+    try:
+        result = trainer.train()
+    finally:
+        board.close()
     metrics = {"kind": kind, "iterations": result["iterations"], "seconds_this_session": result["seconds"],
                "checkpoint": str(run.checkpoint)}
     if trainer.embed_info:
         metrics["label_embedding"] = trainer.embed_info
     run.write_metrics(metrics)
-    print(f"{kind}: {result['iterations']} iterations; checkpoint {run.checkpoint}; "
-          f"sample grid {run.file(f'samples_{trainer.iteration:06d}.png')}")
+    distributed.barrier()                    # the files exist before any process goes on
+    if world.is_main:
+        print(f"{kind}: {result['iterations']} iterations; checkpoint {run.checkpoint}; "
+              f"sample grid {run.file(f'samples_{trainer.iteration:06d}.png')}")
     return metrics
 
 
 def train(args: argparse.Namespace) -> int:
     train_gan(args.data, args.gan, args.out, preset=args.preset, overrides=_overrides(args), seed=args.seed,
-              device=args.device, resume=args.resume, quiet=args.quiet, num_classes=args.num_classes)
+              device=args.device, resume=args.resume, quiet=args.quiet, num_classes=args.num_classes,
+              amp=args.amp, sync_bn=args.sync_bn, tensorboard=args.tensorboard)
     return 0
 
 

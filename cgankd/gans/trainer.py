@@ -4,6 +4,11 @@ One iteration = `d_steps` discriminator steps (fresh real and fake batches each,
 vicinal weights for CcGAN, DiffAugment on every D input) and one generator step, then the EMA
 update. Checkpoints (G, D, EMA, optimisers, RNG, iteration) go to the run folder's last.pt every
 `ckpt_every` iterations together with a sample grid of fixed noise; `resume` continues exactly.
+
+Under torchrun (cgankd/common/distributed.py) every process draws the random numbers of the whole
+global batch (real indices, labels, noise, DiffAugment's parameters) and keeps its shard of them,
+so a step is the one-process step with the same global batch; DDP averages G's and D's gradients,
+and rank 0 alone writes checkpoints, grids and logs. Losses stay on the device between log points.
 """
 
 from __future__ import annotations
@@ -13,11 +18,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn as nn
+from PIL import Image
 from tqdm import tqdm
 
-from ..common.devices import memory_format
+from ..common import distributed
+from ..common.board import Board
+from ..common.devices import autocast, memory_format, optimizer_options
+from ..common.distributed import World, shard_rows
 from ..common.errors import UserError
 from ..common.optim import backward_step
 from ..common.runs import RunDir
@@ -60,11 +70,31 @@ def vicinity_params(cfg: dict, labels: torch.Tensor) -> tuple[float, float]:
     return float(sigma), float(kappa)
 
 
+def _take(t: torch.Tensor | None, rows: torch.Tensor | None) -> torch.Tensor | None:
+    """This process's rows of a global-batch tensor (all of them in one process)."""
+    return t if t is None or rows is None else t.index_select(0, rows)
+
+
+class _DiscriminatorPair(nn.Module):
+    """D on the real and on the fake half of a D step, as one module forward for DDP to wrap."""
+
+    def __init__(self, d: nn.Module):
+        super().__init__()
+        self.d = d
+
+    def forward(self, x_real, y_real, x_fake, y_fake) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.d(x_real, y_real), self.d(x_fake, y_fake)
+
+
 class GanTrainer:
     def __init__(self, kind: str, cfg: dict, data: GanData, run: RunDir, *, device: torch.device, seed: int = 0,
-                 quiet: bool = False, layout: torch.memory_format | None = None):
+                 quiet: bool = False, layout: torch.memory_format | None = None, amp: bool = False,
+                 sync_bn: bool = False, world: World | None = None, board: Board | None = None):
         self.kind, self.cfg, self.data, self.run = kind, cfg, data, run
         self.device, self.seed, self.quiet = device, seed, quiet
+        self.amp, self.world = amp, world or World()
+        self.sync_bn = sync_bn and self.world.is_distributed
+        self.board = board or Board(run.path, False)
         self.iteration = 0
         # Of the networks and real batches; None: the device's fast layout (a benchmark compares both).
         self.memory_format = layout or memory_format(device)
@@ -90,9 +120,9 @@ class GanTrainer:
                                            num_classes=data.num_classes)
             self.G_ema.to(self.device, memory_format=self.memory_format)
             self.ema = EMA(self.G, self.G_ema, decay=cfg["ema_decay"], start=cfg["ema_start"])
-        betas = tuple(cfg["betas"])
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg["g_lr"], betas=betas, eps=cfg["adam_eps"])
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg["d_lr"], betas=betas, eps=cfg["adam_eps"])
+        betas, fused = tuple(cfg["betas"]), optimizer_options(self.device)
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg["g_lr"], betas=betas, eps=cfg["adam_eps"], **fused)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg["d_lr"], betas=betas, eps=cfg["adam_eps"], **fused)
         if gan_task(self.kind) == "classification":
             self.cond = ClassConditioner(data.labels, data.num_classes)
         else:
@@ -103,6 +133,17 @@ class GanTrainer:
             self.cond = LabelConditioner(data.labels, sampler, self.y2h)
         if state is not None:
             self._load_state(state)
+        self._setup_parallel()
+
+    def _setup_parallel(self) -> None:
+        """The modules a step calls: DDP-wrapped G and (D, D) pair under torchrun, else G and the pair."""
+        if self.sync_bn:
+            distributed.sync_batchnorm(self.G)
+        if self.y2h is not None:               # trained in every process: make them rank 0's exactly
+            distributed.broadcast_state(self.y2h)
+            distributed.broadcast_state(self.h2y)
+        self.G_step = distributed.data_parallel(self.G, self.device)
+        self.D_step = distributed.data_parallel(_DiscriminatorPair(self.D), self.device)
 
     def _setup_label_embedding(self, state: dict | None) -> None:
         cfg, data = self.cfg, self.data
@@ -152,7 +193,8 @@ class GanTrainer:
 
     def state(self) -> dict[str, Any]:
         return {**self.generator_state(), "D": self.D.state_dict(), "opt_G": self.opt_G.state_dict(),
-                "opt_D": self.opt_D.state_dict(), "rng": rng_state()}
+                "opt_D": self.opt_D.state_dict(), "rng": rng_state(),
+                "device_rng": distributed.device_rng_state(self.device)}
 
     def _load_state(self, state: dict) -> None:
         self.G.load_state_dict(state["G"])
@@ -163,8 +205,13 @@ class GanTrainer:
         self.opt_D.load_state_dict(state["opt_D"])
         self.iteration = int(state["iteration"])
         set_rng_state(state["rng"])
+        distributed.set_device_rng_state(state.get("device_rng"), self.device)
 
     def save(self) -> None:
+        """Checkpoint, snapshot and sample grid, written by rank 0 alone (none of it draws from the
+        training's random streams, so the processes stay in step)."""
+        if not self.run.writes:
+            return
         self.run.save_checkpoint(self.state())
         if self.cfg["keep_snapshots"]:
             from ..common.files import save_torch
@@ -174,6 +221,8 @@ class GanTrainer:
     def sampling_generator(self) -> nn.Module:
         """EMA weights (or G) with batch-norm stats re-estimated on their own samples."""
         g = self.G_ema if self.G_ema is not None else self.G
+        if self.sync_bn and self.G_ema is None:
+            g = distributed.plain_copy(g)      # sampled by one process: batch norm must not wait for the others
         return standing_stats(g, self._draw, n_batches=self.cfg["standing_stats"],
                               batch_size=min(256, self.cfg["batch_size"]), seed=self.seed)
 
@@ -190,81 +239,135 @@ class GanTrainer:
         rng = torch.Generator(device=self.device).manual_seed(self.seed + 1)
         z = torch.randn(cols, self.G.dim_z, device=self.device, generator=rng).repeat(len(names), 1)
         images = self.sampling_generator()(z, self.cond.embed(labels))
-        save_grid(to_uint8(images), len(names), self.run.file(f"samples_{self.iteration:06d}.png"), names)
+        path = self.run.file(f"samples_{self.iteration:06d}.png")
+        save_grid(to_uint8(images), len(names), path, names)
+        if self.board.writer is not None:
+            self.board.image("samples", np.asarray(Image.open(path).convert("RGB")), self.iteration)
 
     # ------------------------------------------------------------------ train
-    def _real(self, index: torch.Tensor) -> torch.Tensor:
+    def _real(self, index: torch.Tensor, n: int, rows: torch.Tensor | None) -> torch.Tensor:
         x = to_minus_one_one(self.data.images[index]).contiguous(memory_format=self.memory_format)
         if self.cfg.get("real_hflip"):
-            flip = torch.rand(x.shape[0], device=x.device) < 0.5
+            flip = _take(torch.rand(n, device=x.device) < 0.5, rows)
             x = torch.where(flip[:, None, None, None], x.flip(3), x)
         return x
 
-    def _aug(self, x: torch.Tensor) -> torch.Tensor:
-        return diff_augment(x, self.cfg["diffaug"]) if self.cfg["diffaug"] else x
+    def _aug(self, x: torch.Tensor, n: int, rows: torch.Tensor | None) -> torch.Tensor:
+        """DiffAugment; a shard is augmented inside a zero-filled global batch, so that its rows get the
+        random parameters they get in one process (every policy acts on each image alone)."""
+        if not self.cfg["diffaug"]:
+            return x
+        if rows is None:
+            return diff_augment(x, self.cfg["diffaug"])
+        batch = x.new_zeros((n, *x.shape[1:])).contiguous(memory_format=self.memory_format).index_copy(0, rows, x)
+        return diff_augment(batch, self.cfg["diffaug"]).index_select(0, rows)
 
-    def d_step(self, n: int) -> dict[str, float]:
+    def d_step(self, n: int) -> dict[str, torch.Tensor]:
+        """One D step on a global batch of `n` real and `n` fake images; the losses as device scalars."""
+        rows = shard_rows(n, self.world, self.device)
         b = self.cond.d_batch(n)
-        with torch.no_grad():
-            fake = self.G(torch.randn(n, self.G.dim_z, device=self.device), self.cond.embed(b.g_label))
-        out_real = self.D(self._aug(self._real(b.real_index)), self.cond.embed(b.d_label_real))
-        out_fake = self.D(self._aug(fake), self.cond.embed(b.d_label_fake))
-        loss_real, loss_fake = hinge_d_loss(out_real, out_fake, b.w_real, b.w_fake)
+        z = _take(torch.randn(n, self.G.dim_z, device=self.device), rows)
+        h_g, h_real, h_fake = (self.cond.embed(_take(y, rows)) for y in (b.g_label, b.d_label_real, b.d_label_fake))
+        with torch.no_grad(), autocast(self.device, self.amp):
+            fake = self.G(z, h_g)
+        real = self._aug(self._real(_take(b.real_index, rows), n, rows), n, rows)
+        fake = self._aug(fake, n, rows)
+        with autocast(self.device, self.amp):
+            out_real, out_fake = self.D_step(real, h_real, fake, h_fake)
+        loss_real, loss_fake = hinge_d_loss(out_real.float(), out_fake.float(), _take(b.w_real, rows),
+                                            _take(b.w_fake, rows))
         backward_step(self.opt_D, loss_real + loss_fake)
-        return {"d_real": loss_real.item(), "d_fake": loss_fake.item()}
+        return {"d_real": loss_real.detach(), "d_fake": loss_fake.detach()}
 
-    def g_step(self, n: int) -> dict[str, float]:
-        y = self.cond.g_labels(n)
-        h = self.cond.embed(y)
-        self.D.requires_grad_(False)
-        loss = hinge_g_loss(self.D(self._aug(self.G(torch.randn(n, self.G.dim_z, device=self.device), h)), h))
+    def g_step(self, n: int) -> dict[str, torch.Tensor]:
+        rows = shard_rows(n, self.world, self.device)
+        h = self.cond.embed(_take(self.cond.g_labels(n), rows))
+        z = _take(torch.randn(n, self.G.dim_z, device=self.device), rows)
+        self.D.requires_grad_(False)            # D is called unwrapped: only G's gradients are shared
+        with autocast(self.device, self.amp):
+            out = self.D(self._aug(self.G_step(z, h), n, rows), h)
+        loss = hinge_g_loss(out.float())
         backward_step(self.opt_G, loss)
         self.D.requires_grad_(True)
-        return {"g_loss": loss.item()}
+        return {"g_loss": loss.detach()}
 
-    def _check_finite(self, stats: dict[str, float]) -> None:
-        """A NaN/inf loss ends the run with a message; last.pt still holds the last good checkpoint."""
-        bad = {k: v for k, v in stats.items() if not math.isfinite(v)}
-        if bad:
-            saved = self.iteration - self.iteration % self.cfg["ckpt_every"]
-            raise UserError(f"GAN training diverged at iteration {self.iteration + 1} "
-                            f"({', '.join(f'{k}={v}' for k, v in bad.items())}); {self.run.checkpoint} keeps "
-                            f"iteration {saved}; lower g_lr / d_lr (--set)")
+    def _iteration(self, bs: int, gbs: int) -> dict[str, torch.Tensor]:
+        """d_steps D steps and one G step: the mean D losses and the G loss (float64, on the device)."""
+        d_steps = self.cfg["d_steps"]
+        stats: dict[str, torch.Tensor] = {}
+        for _ in range(d_steps):
+            for k, v in self.d_step(bs).items():
+                stats[k] = stats[k] + v.double() / d_steps if k in stats else v.double() / d_steps
+        stats.update({k: v.double() for k, v in self.g_step(gbs).items()})
+        return stats
+
+    def _check_finite(self, first_bad: dict[str, Any]) -> None:
+        """A NaN/inf loss in any process ends the run with a message; last.pt keeps the last good
+        checkpoint (this runs before every save)."""
+        bad = bool(first_bad)
+        if not distributed.any_across(bad, self.device):
+            return
+        it = first_bad["iteration"] if bad else self.iteration
+        saved = (it - 1) - (it - 1) % self.cfg["ckpt_every"]
+        shown = ", ".join(f"{k}={v}" for k, v in first_bad.get("stats", {}).items() if not math.isfinite(v)) \
+            or ("a loss not finite" if bad else "in another process")
+        raise UserError(f"GAN training diverged at iteration {it} ({shown}); {self.run.checkpoint} keeps "
+                        f"iteration {saved}; lower g_lr / d_lr (--set)")
 
     def train(self) -> dict[str, Any]:
         cfg = self.cfg
         bs, gbs = cfg["batch_size"], cfg["g_batch_size"] or cfg["batch_size"]
         if self.iteration == 0 and not self.run.has_checkpoint():
             self.save()                         # iteration 0: the untrained generator, and the embedding
-        bar = tqdm(total=cfg["iters"], initial=self.iteration, disable=self.quiet, desc=f"{self.kind}",
-                   unit="it", dynamic_ncols=True)
-        window: dict[str, float] = {}
+        bar = tqdm(total=cfg["iters"], initial=self.iteration, disable=self.quiet or not self.world.is_main,
+                   desc=f"{self.kind}", unit="it", dynamic_ncols=True)
+        window: dict[str, torch.Tensor] = {}
+        flags: list[torch.Tensor] = []          # per iteration of the window: were all its losses finite?
         t_start, t_window, n_window = time.time(), time.time(), 0
         while self.iteration < cfg["iters"]:
             self.G.train()
             self.D.train()
-            stats: dict[str, float] = {}
-            for _ in range(cfg["d_steps"]):
-                for k, v in self.d_step(bs).items():
-                    stats[k] = stats.get(k, 0.0) + v / cfg["d_steps"]
-            stats.update(self.g_step(gbs))
-            self._check_finite(stats)
+            stats = self._iteration(bs, gbs)
+            flags.append(torch.isfinite(torch.stack(list(stats.values()))).all())
             if self.G_ema is not None:
                 self.ema.update(self.iteration)
             self.iteration += 1
             n_window += 1
             for k, v in stats.items():
-                window[k] = window.get(k, 0.0) + v
+                window[k] = window[k] + v if k in window else v
             bar.update(1)
-            if self.iteration % cfg["log_every"] == 0 or self.iteration == cfg["iters"]:
+            log_now = self.iteration % cfg["log_every"] == 0 or self.iteration == cfg["iters"]
+            save_now = self.iteration % cfg["ckpt_every"] == 0 or self.iteration == cfg["iters"]
+            if not (log_now or save_now):
+                continue
+            self._check_finite(self._first_bad(flags, stats))
+            flags = []
+            if log_now:
                 now = time.time()
-                record = {k: v / n_window for k, v in window.items()}
+                record = self._window_means(window, n_window)
                 record.update(iter=self.iteration, it_s=n_window / max(now - t_window, 1e-9),
                               seconds=now - t_start)
                 self.run.log(record)
+                self.board.scalars({k: v for k, v in record.items() if k != "iter"}, self.iteration, prefix="gan/")
                 bar.set_postfix(d=f"{record['d_real'] + record['d_fake']:.3f}", g=f"{record['g_loss']:.3f}")
                 window, t_window, n_window = {}, now, 0
-            if self.iteration % cfg["ckpt_every"] == 0 or self.iteration == cfg["iters"]:
+            if save_now:
                 self.save()
+                self.board.flush()
         bar.close()
         return {"iterations": self.iteration, "seconds": time.time() - t_start}
+
+    def _first_bad(self, flags: list[torch.Tensor], last: dict[str, torch.Tensor]) -> dict[str, Any]:
+        """The first iteration since the last check whose losses were not all finite (one host read)."""
+        finite = torch.stack(flags).tolist()
+        if all(finite):
+            return {}
+        k = finite.index(False)
+        # Only the latest iteration's values are kept; once a loss is NaN it stays NaN, so they show it.
+        return {"iteration": self.iteration - len(finite) + k + 1, "stats": {n: float(v) for n, v in last.items()}}
+
+    def _window_means(self, window: dict[str, torch.Tensor], n: int) -> dict[str, float]:
+        """Each loss averaged over the window's iterations and over the processes (equal shards)."""
+        names = list(window)
+        totals = distributed.sum_across(torch.stack([window[k] for k in names])).tolist()
+        return {k: v / self.world.size / n for k, v in zip(names, totals)}

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from ..common.devices import pick_device
+from ..common.distributed import is_main_process
 from ..data import load_dataset
 from ..models.trained import MODEL_FILE, TrainedNet
 from .config import TrainConfig, config_from_args
@@ -17,6 +18,8 @@ from .loop import fit
 
 
 def _print_metrics(metrics: dict) -> None:
+    if not is_main_process():          # under torchrun, rank 0 speaks for every process
+        return
     shown = {k: v for k, v in metrics.items() if k.startswith(("test_", "val_", "best_test", "wall"))}
     print("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(shown.items())))
 

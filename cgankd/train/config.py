@@ -36,8 +36,10 @@ class TrainConfig:
     warmup: float = 0.0          # epochs over which the rate first rises linearly from 0
     seed: int = 0
     device: str = "auto"
-    amp: bool = False
+    amp: bool | None = None      # mixed precision; None: on for CUDA, off on CPUs (fit settles it)
     compile: bool = False
+    sync_bn: bool = False        # DDP: batch-norm statistics over the global batch, not per process
+    tensorboard: bool = False    # TensorBoard event files beside log.jsonl
     teacher: str | None = None
     distill: str | None = None
     distill_cfg: dict[str, Any] = field(default_factory=dict)
@@ -145,7 +147,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     flags = {name: getattr(args, name) for name in (
         "task", "num_classes", "epochs", "batch_size", "lr", "weight_decay", "schedule", "milestones", "warmup", "seed", "device",
         "amp", "compile", "teacher", "distill", "ta_arch", "ta", "fake", "nfake", "fake_only", "fake_weight",
-        "fake_share", "aux_bn", "bn_recalibrate",
+        "fake_share", "aux_bn", "bn_recalibrate", "sync_bn", "tensorboard",
         "same_steps_as", "init", "subset", "val_frac", "eval_every", "resume", "quiet")}
     return recipe_config(args.data, args.arch, args.out, preset=args.preset, recipe=recipe,
                          distill_cfg=parse_settings(args.distill_set, "--distill-set"), **flags)

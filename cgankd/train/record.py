@@ -11,7 +11,7 @@ from ..data.h5 import dataset_attrs
 from .config import TrainConfig
 
 # Settings that may change between a run and its resumption: they change no result.
-RESUME_FREE = frozenset({"out", "resume", "quiet", "device", "eval_every", "compile"})
+RESUME_FREE = frozenset({"out", "resume", "quiet", "device", "eval_every", "compile", "tensorboard"})
 _INPUT_FILES = ("data", "fake", "same_steps_as", "init", "teacher", "ta")
 
 
@@ -19,7 +19,10 @@ def run_settings(cfg: TrainConfig) -> dict[str, Any]:
     """The run's settings plus a content fingerprint of each input file it names."""
     inputs = {name: {"path": getattr(cfg, name), "fingerprint": file_fingerprint(getattr(cfg, name))}
               for name in _INPUT_FILES if getattr(cfg, name)}
-    return {**cfg.to_dict(), "inputs": inputs}
+    settings = {**cfg.to_dict(), "inputs": inputs}
+    if not settings["sync_bn"]:
+        del settings["sync_bn"]       # recorded only when on, so that runs made before the switch still resume
+    return settings
 
 
 def identity(cfg: TrainConfig, settings: dict[str, Any], init_info: dict[str, Any] | None) -> dict[str, Any]:
