@@ -29,6 +29,15 @@ SHOWN_STATS = ("teacher_agreement_raw", "teacher_mae_raw", "cdr_rs_acceptance_ra
                "label_changed_share", "label_shift_mean_abs", "gan_samples")
 
 
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """`top` over `base`; where both hold a dict (cdr_rs and its sections) they merge key by key, so
+    `--set cdr_rs={"dr": {"epochs": 5}}` changes that one setting and keeps the preset's others."""
+    out = dict(base)
+    for key, value in top.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
 def preset_settings(preset: str | None, **values: Any) -> FakeSettings:
     """The preset's "fake" section with `values` (None ignored) on top; NFAKE defaults to the preset's."""
     section = get_preset(preset).get("fake", {}) if preset else {}
@@ -36,7 +45,7 @@ def preset_settings(preset: str | None, **values: Any) -> FakeSettings:
     unknown = ({k for k, v in values.items() if v is not None} | set(section)) - known
     if unknown:
         raise UserError(f"unknown fake setting(s) {sorted(unknown)}; known: {', '.join(sorted(known))}")
-    merged = {**section, **{k: v for k, v in values.items() if v is not None}}
+    merged = _merge(section, {k: v for k, v in values.items() if v is not None})
     if "nfake" not in merged:
         raise UserError("--nfake is needed: no preset gives a default number of fakes")
     return FakeSettings(**merged)
@@ -110,8 +119,11 @@ def build_fake_file(gan_ckpt: str, teacher: str, data: str, out: str | Path, set
 def make(args: argparse.Namespace) -> int:
     preset, how = choose_preset(args.data, args.preset)
     print(f"fake make: {how}")
+    sets: dict[str, Any] = {}
+    for pair in args.set:   # a repeated --set of one JSON-object setting (cdr_rs) merges, as with the preset's
+        sets = _merge(sets, parse_settings([pair]))
     settings = preset_settings(preset, nfake=args.nfake, seed=args.seed, subsample=args.subsample, rho=args.rho,
-                               adjust_labels=args.adjust_labels, **parse_settings(args.set))
+                               adjust_labels=args.adjust_labels, **sets)
     attrs = build_fake_file(args.gan, args.teacher, args.data, args.out, settings, feature_net=args.feature_net,
                             device=pick_device(args.device), resume=args.resume, force=args.force, preset=preset)
     print(f"wrote {settings.nfake} fakes to {args.out}: " +

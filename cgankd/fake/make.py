@@ -61,6 +61,9 @@ class FakeSettings:
                 raise UserError(f"fake setting {name}={getattr(self, name)} must be at least 1")
         if self.label_values is not None and self.label_values < 1:
             raise UserError(f"fake setting label_values={self.label_values} must be at least 1")
+        if not isinstance(self.cdr_rs, dict) or not all(isinstance(v, dict) for v in self.cdr_rs.values()):
+            raise UserError(f"fake setting cdr_rs={self.cdr_rs!r}: expected a JSON object of sections, "
+                            'e.g. cdr_rs={"dr": {"epochs": 5}, "rs": {"burn_in": 100}}')
 
 
 @dataclass

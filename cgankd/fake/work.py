@@ -6,12 +6,19 @@
     parts/        the fakes of each finished group
 
 A finished run keeps config.json and cdr_rs.pt (the fitted model is worth keeping) and drops the rest.
+
+The state is written at most every SAVE_EVERY_S seconds (the first time at once): it holds the
+collection in progress and cDR-RS's accepted surplus at every label value, so writing it after each
+round made the writes grow with the square of the work. A resumed run replays from the last saved
+state to the same fakes (every random state is in it), rewriting the parts it makes again; at most
+SAVE_EVERY_S of work is redone.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +30,7 @@ from ..common.runs import check_same_settings
 from ..subsampling import CDRRS
 
 WORK_SUFFIX = ".work"
+SAVE_EVERY_S = 60.0
 
 
 def work_folder(out: str | Path) -> Path:
@@ -46,6 +54,7 @@ class FakeWork:
             check_same_settings(self.path, previous, config)
         self.path.mkdir(parents=True, exist_ok=True)
         write_json(stored, config)
+        self._saved_at = -float("inf")
 
     def _load(self, name: str) -> Any:
         path = self.path / name
@@ -79,7 +88,11 @@ class FakeWork:
         return self._load("state.pt")
 
     def save_state(self, state: dict[str, Any]) -> None:
+        """Write the state when SAVE_EVERY_S has passed since the last write (see the module doc)."""
+        if time.monotonic() - self._saved_at < SAVE_EVERY_S:
+            return
         save_torch(self.path / "state.pt", state)
+        self._saved_at = time.monotonic()
 
     def save_part(self, index: int, part: tuple[torch.Tensor, ...]) -> None:
         save_torch(self.path / "parts" / f"group_{index:05d}.pt", part)

@@ -123,8 +123,9 @@ def _check_image_shape(path: str, image_shape: tuple, real: Split) -> None:
 
 def build_training_data(cfg: TrainConfig, reference_task: Task | None = None,
                         reference_pixel_norm: PixelNorm | None = None) -> TrainingData:
-    bundle = load_dataset(cfg.data, task=cfg.task, num_classes=cfg.num_classes)
     section = get_preset(cfg.preset)["data"] if cfg.preset else {}
+    # The preset's task unless --task: whole-number labels (UTKFace's ages) are not class ids there.
+    bundle = load_dataset(cfg.data, task=cfg.task or section.get("task"), num_classes=cfg.num_classes)
     task = make_task(bundle, section, reference_task)
     real = bundle.train
     if cfg.subset is not None:
