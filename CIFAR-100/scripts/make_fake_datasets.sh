@@ -1,15 +1,30 @@
 #!/usr/bin/env bash
 # Sample the GAN, subsample with cDR-RS, filter and relabel with the teacher: the fake h5 file.
-# Edit the settings below (or set them in the environment), then run: bash CIFAR-100/scripts/make_fake_datasets.sh
-# Also read from the environment: SEEDS (default 0), DEVICE (auto), EXTRA (more cgankd flags).
+# Edit the settings below, or set any of them in the environment, then run: bash CIFAR-100/scripts/make_fake_datasets.sh
+# A set made earlier with the same settings is kept; other settings name another file.
 ROOT="${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}"
+source "$ROOT/tools/stages/common.sh"
+# ---- settings
+# DATA: torchvision's cifar-100-python folder, or an h5 with the keys images_train labels_train
+#   images_test labels_test, e.g. DATA=$ROOT/datasets/CIFAR-100/CIFAR100_32x32.h5 (datasets/README.md)
 DATA="${DATA:-$ROOT/datasets/CIFAR-100}"
+PRESET="${PRESET:-cifar100}"
 RUNS="${RUNS:-$ROOT/runs/CIFAR-100}"
 GAN_OUT="${GAN_OUT:-$RUNS/gan}"
 TEACHER_CKPT="${TEACHER_CKPT:-$RUNS/vanilla/densenet121/seed0/model.pt}"
-NFAKE_POOL="${NFAKE_POOL:-100000}"
-RHO="${RHO:-0.9}"
-SUBSAMPLE="${SUBSAMPLE:-cdr-rs}"
-ADJUST="${ADJUST:-yes}"
-FAKE="${FAKE:-$RUNS/fake/fake_${NFAKE_POOL}_rho${RHO}_${SUBSAMPLE}_adjust-${ADJUST}.h5}"
+NFAKE="${NFAKE:-100000}"            # processed fakes in the set (the paper's NFAKE)
+RHO="${RHO:-0.9}"                 # filter: keep fakes under the teacher's rho-quantile (1: no filter)
+SUBSAMPLE="${SUBSAMPLE:-cdr-rs}"       # cdr-rs | none
+ADJUST="${ADJUST:-yes}"             # yes: label := the teacher's prediction
+FAKE="${FAKE:-$(fake_file "$NFAKE")}"   # named from the four settings above
+# Sizes of the processing; empty: the paper's (filter burn-in 1000 per class; cDR-RS density
+# ratio 200 epochs; rejection burn-in and batch 5000, 600).
+FILTER_BURN_IN="${FILTER_BURN_IN:-}"
+DR_EPOCHS="${DR_EPOCHS:-}"
+RS_BURN_IN="${RS_BURN_IN:-}"
+RS_BATCH_SIZE="${RS_BATCH_SIZE:-}"
+FAKE_SEED="${FAKE_SEED:-0}"
+DEVICE="${DEVICE:-auto}"
+EXTRA="${EXTRA:-}"    # more cgankd flags, shell-quoted (tools/stages/common.sh, split_words)
+# ---- end of settings
 source "$ROOT/tools/stages/fake.sh"

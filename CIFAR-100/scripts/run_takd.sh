@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
-# TAKD: teacher -> teaching assistant (resnet20) -> student.
-# Edit the settings below (or set them in the environment), then run: bash CIFAR-100/scripts/run_takd.sh
-# Also read from the environment: SEEDS (default 0), DEVICE (auto), EXTRA (more cgankd flags).
+# TAKD: teacher -> teaching assistant (TA_ARCH, trained first into <student>/ta) -> student.
+# Edit the settings below, or set any of them in the environment, then run: bash CIFAR-100/scripts/run_takd.sh
 ROOT="${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}"
+source "$ROOT/tools/stages/common.sh"
+# ---- settings
+# DATA: torchvision's cifar-100-python folder, or an h5 with the keys images_train labels_train
+#   images_test labels_test, e.g. DATA=$ROOT/datasets/CIFAR-100/CIFAR100_32x32.h5 (datasets/README.md)
 DATA="${DATA:-$ROOT/datasets/CIFAR-100}"
+PRESET="${PRESET:-cifar100}"
 RUNS="${RUNS:-$ROOT/runs/CIFAR-100}"
 TEACHER_CKPT="${TEACHER_CKPT:-$RUNS/vanilla/resnet32x4/seed0/model.pt}"
-METHODS="${METHODS:-takd}"
 ARCHS="${ARCHS:-resnet8x4 ShuffleV2}"
 OUT="${OUT:-$RUNS/distill}"
-EXTRA="${EXTRA:---ta-arch resnet20}"
+EPOCHS="${EPOCHS:-}"             # empty: the preset's vanilla recipe (240 epochs, batch 64)
+BATCH_SIZE="${BATCH_SIZE:-}"
+METHODS=takd
+TA_ARCH="${TA_ARCH:-resnet20}"
+TA_CKPT="${TA_CKPT:-}"   # a trained assistant to use instead (empty: train one of TA_ARCH per student)
+SEEDS="${SEEDS:-0}"
+DEVICE="${DEVICE:-auto}"
+EXTRA="${EXTRA:-}"    # more cgankd flags for every call, shell-quoted (tools/stages/common.sh, split_words)
+# ---- end of settings
 source "$ROOT/tools/stages/distill.sh"

@@ -1,13 +1,30 @@
 #!/usr/bin/env bash
 # cGAN-KD students (NOKD init + the fake recipe on real + fake) and their real-only controls.
-# Edit the settings below (or set them in the environment), then run: bash CIFAR-100/scripts/run_vanilla_fake.sh
-# Also read from the environment: SEEDS (default 0), DEVICE (auto), EXTRA (more cgankd flags).
+# Edit the settings below, or set any of them in the environment, then run: bash CIFAR-100/scripts/run_vanilla_fake.sh
+# Students go to OUT/<fake set>_nfake<NFAKE>/{cgankd,control}/<arch>/seed<seed>.
 ROOT="${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}"
+source "$ROOT/tools/stages/common.sh"
+# ---- settings
+# DATA: torchvision's cifar-100-python folder, or an h5 with the keys images_train labels_train
+#   images_test labels_test, e.g. DATA=$ROOT/datasets/CIFAR-100/CIFAR100_32x32.h5 (datasets/README.md)
 DATA="${DATA:-$ROOT/datasets/CIFAR-100}"
+PRESET="${PRESET:-cifar100}"
 RUNS="${RUNS:-$ROOT/runs/CIFAR-100}"
-VANILLA="${VANILLA:-$RUNS/vanilla}"
+VANILLA="${VANILLA:-$RUNS/vanilla}"    # the NOKD students each run starts from
 ARCHS="${ARCHS:-resnet20 resnet8x4 vgg8 wrn_40_1 MobileNetV2 ShuffleV1 ShuffleV2 wrn_16_2}"
-FAKE="${FAKE:-$RUNS/fake/fake_100000_rho0.9_cdr-rs_adjust-yes.h5}"
-NFAKE="${NFAKE:-100000}"
+NFAKE="${NFAKE:-100000}"            # fakes each student sees (the paper's NFAKE)
+# The fake set they come from, named by make_fake_datasets.sh's settings: its size (NFAKE there;
+# set it larger here for an NFAKE sweep over one set), RHO, SUBSAMPLE, ADJUST.
+FAKE_SET_NFAKE="${FAKE_SET_NFAKE:-$NFAKE}"
+RHO="${RHO:-0.9}"
+SUBSAMPLE="${SUBSAMPLE:-cdr-rs}"
+ADJUST="${ADJUST:-yes}"
+FAKE="${FAKE:-$(fake_file "$FAKE_SET_NFAKE")}"
 OUT="${OUT:-$RUNS/fake_students}"
+EPOCHS="${EPOCHS:-}"             # empty: the preset's fake recipe (240 epochs, batch 128)
+BATCH_SIZE="${BATCH_SIZE:-}"
+SEEDS="${SEEDS:-0}"
+DEVICE="${DEVICE:-auto}"
+EXTRA="${EXTRA:-}"    # more cgankd flags for every call, shell-quoted (tools/stages/common.sh, split_words)
+# ---- end of settings
 source "$ROOT/tools/stages/students_fake.sh"

@@ -1,18 +1,39 @@
 #!/usr/bin/env bash
 # cGAN-KD + a KD method, beside the same KD method for as many steps on real data only.
-# Edit the settings below (or set them in the environment), then run: bash FashionMNIST/scripts/run_distill_fake.sh
-# Also read from the environment: SEEDS (default 0), DEVICE (auto), EXTRA (more cgankd flags).
+# Edit the settings below, or set any of them in the environment, then run: bash FashionMNIST/scripts/run_distill_fake.sh
+# METHODS: any KD method, e.g. kd hint vid rkd crd, also sskd, takd (its assistant: run_takd.sh)
+# and the later logit methods dkd dist mlkd. Students go to
+# OUT/<fake set>_nfake<NFAKE>/{cgankd,control}_<method>/<arch>/seed<seed>.
 ROOT="${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}"
+source "$ROOT/tools/stages/common.sh"
+# ---- settings
+# DATA: written by `cgankd data prepare fashion-mnist` (datasets/README.md)
 DATA="${DATA:-$ROOT/datasets/FashionMNIST/FashionMNIST_28x28.h5}"
+PRESET="${PRESET:-fashion-mnist}"
 RUNS="${RUNS:-$ROOT/runs/FashionMNIST}"
-VANILLA="${VANILLA:-$RUNS/vanilla}"
+VANILLA="${VANILLA:-$RUNS/vanilla}"    # the NOKD students each run starts from
 TEACHER_CKPT="${TEACHER_CKPT:-$RUNS/vanilla/resnet20/seed0/model.pt}"
 ARCHS="${ARCHS:-resnet8}"
-FAKE="${FAKE:-$RUNS/fake/fake_20000_rho0.9_cdr-rs_adjust-yes.h5}"
-NFAKE="${NFAKE:-20000}"
+METHODS="${METHODS:-kd hint vid rkd crd}"
+NFAKE="${NFAKE:-20000}"            # fakes each student sees (the paper's NFAKE)
+# The fake set they come from, named by make_fake_datasets.sh's settings: its size (NFAKE there;
+# set it larger here for an NFAKE sweep over one set), RHO, SUBSAMPLE, ADJUST.
+FAKE_SET_NFAKE="${FAKE_SET_NFAKE:-$NFAKE}"
+RHO="${RHO:-0.9}"
+SUBSAMPLE="${SUBSAMPLE:-cdr-rs}"
+ADJUST="${ADJUST:-yes}"
+FAKE="${FAKE:-$(fake_file "$FAKE_SET_NFAKE")}"
 OUT="${OUT:-$RUNS/fake_students}"
-# takd only: its trained assistant (run_takd.sh writes one beside each TAKD student).
-TA_CKPT="${TA_CKPT:-$RUNS/distill/takd/${ARCHS%% *}/seed0/ta/model.pt}"
-for METHOD in ${METHODS:-kd hint vid rkd crd}; do
+EPOCHS="${EPOCHS:-}"             # empty: the preset's fake recipe (15 epochs, batch 128)
+BATCH_SIZE="${BATCH_SIZE:-}"
+INIT_EPOCHS="${INIT_EPOCHS:-}"   # AB, FT, FSP: epochs of the method's own first stage (empty: 30); not --epochs
+SSKD_T_EPOCHS="${SSKD_T_EPOCHS:-}"   # SSKD's teacher-head stage (empty: 60); not --epochs
+TA_CKPT="${TA_CKPT:-$RUNS/distill/takd/${ARCHS%% *}/seed0/ta/model.pt}"   # takd: run_takd.sh's assistant
+METHOD_FLAGS="${METHOD_FLAGS:-}"   # more flags for the KD methods (split as EXTRA)
+SEEDS="${SEEDS:-0}"
+DEVICE="${DEVICE:-auto}"
+EXTRA="${EXTRA:-}"    # more cgankd flags for every call, shell-quoted (tools/stages/common.sh, split_words)
+# ---- end of settings
+for METHOD in $METHODS; do
     source "$ROOT/tools/stages/students_fake.sh"
 done

@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
 # SSKD: self-supervised KD (the teacher's SS head is trained first).
-# Edit the settings below (or set them in the environment), then run: bash FashionMNIST/scripts/run_sskd.sh
-# Also read from the environment: SEEDS (default 0), DEVICE (auto), EXTRA (more cgankd flags).
+# Edit the settings below, or set any of them in the environment, then run: bash FashionMNIST/scripts/run_sskd.sh
 ROOT="${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}"
+source "$ROOT/tools/stages/common.sh"
+# ---- settings
+# DATA: written by `cgankd data prepare fashion-mnist` (datasets/README.md)
 DATA="${DATA:-$ROOT/datasets/FashionMNIST/FashionMNIST_28x28.h5}"
+PRESET="${PRESET:-fashion-mnist}"
 RUNS="${RUNS:-$ROOT/runs/FashionMNIST}"
 TEACHER_CKPT="${TEACHER_CKPT:-$RUNS/vanilla/resnet20/seed0/model.pt}"
-METHODS="${METHODS:-sskd}"
 ARCHS="${ARCHS:-resnet8}"
 OUT="${OUT:-$RUNS/distill}"
+EPOCHS="${EPOCHS:-}"             # empty: the preset's vanilla recipe (15 epochs, batch 128)
+BATCH_SIZE="${BATCH_SIZE:-}"
+METHODS=sskd
+SSKD_T_EPOCHS="${SSKD_T_EPOCHS:-}"   # epochs of the teacher-head stage (empty: 60, rate down at 30 and 45); not --epochs
+SEEDS="${SEEDS:-0}"
+DEVICE="${DEVICE:-auto}"
+EXTRA="${EXTRA:-}"    # more cgankd flags for every call, shell-quoted (tools/stages/common.sh, split_words)
+# ---- end of settings
 source "$ROOT/tools/stages/distill.sh"

@@ -1,13 +1,23 @@
 #!/usr/bin/env bash
-# TAKD: teacher -> teaching assistant (resnet14) -> student.
-# Edit the settings below (or set them in the environment), then run: bash FashionMNIST/scripts/run_takd.sh
-# Also read from the environment: SEEDS (default 0), DEVICE (auto), EXTRA (more cgankd flags).
+# TAKD: teacher -> teaching assistant (TA_ARCH, trained first into <student>/ta) -> student.
+# Edit the settings below, or set any of them in the environment, then run: bash FashionMNIST/scripts/run_takd.sh
 ROOT="${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}"
+source "$ROOT/tools/stages/common.sh"
+# ---- settings
+# DATA: written by `cgankd data prepare fashion-mnist` (datasets/README.md)
 DATA="${DATA:-$ROOT/datasets/FashionMNIST/FashionMNIST_28x28.h5}"
+PRESET="${PRESET:-fashion-mnist}"
 RUNS="${RUNS:-$ROOT/runs/FashionMNIST}"
 TEACHER_CKPT="${TEACHER_CKPT:-$RUNS/vanilla/resnet20/seed0/model.pt}"
-METHODS="${METHODS:-takd}"
 ARCHS="${ARCHS:-resnet8}"
 OUT="${OUT:-$RUNS/distill}"
-EXTRA="${EXTRA:---ta-arch resnet14}"
+EPOCHS="${EPOCHS:-}"             # empty: the preset's vanilla recipe (15 epochs, batch 128)
+BATCH_SIZE="${BATCH_SIZE:-}"
+METHODS=takd
+TA_ARCH="${TA_ARCH:-resnet14}"
+TA_CKPT="${TA_CKPT:-}"   # a trained assistant to use instead (empty: train one of TA_ARCH per student)
+SEEDS="${SEEDS:-0}"
+DEVICE="${DEVICE:-auto}"
+EXTRA="${EXTRA:-}"    # more cgankd flags for every call, shell-quoted (tools/stages/common.sh, split_words)
+# ---- end of settings
 source "$ROOT/tools/stages/distill.sh"

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Tables (markdown, CSV) and plots of every finished run under RUNS.
-# Edit the settings below (or set them in the environment), then run: bash ImageNet-100/scripts/make_tables.sh
+# Tables (markdown, CSV) and plots of every finished run under RUNS, into RUNS/tables.
+# Edit the settings below, or set any of them in the environment, then run: bash ImageNet-100/scripts/make_tables.sh
 ROOT="${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}"
-DATA="${DATA:-$ROOT/datasets/ImageNet-100/ImageNet_128x128_100Class.h5}"
+source "$ROOT/tools/stages/common.sh"
+# ---- settings
 RUNS="${RUNS:-$ROOT/runs/ImageNet-100}"
+EXTRA="${EXTRA:-}"    # more `cgankd report` flags, shell-quoted
+# ---- end of settings
 source "$ROOT/tools/stages/tables.sh"

@@ -1,12 +1,27 @@
 #!/usr/bin/env bash
 # KD baselines on real data (RepDistiller names; weights from cgankd/distill/_settings.py).
-# Edit the settings below (or set them in the environment), then run: bash ImageNet-100/scripts/run_distill.sh
-# Also read from the environment: SEEDS (default 0), DEVICE (auto), EXTRA (more cgankd flags).
+# Edit the settings below, or set any of them in the environment, then run: bash ImageNet-100/scripts/run_distill.sh
+# METHODS: any of kd hint attention similarity correlation vid rkd pkt abound factor fsp nst crd,
+# and the later logit methods dkd dist mlkd (`cgankd train --help` lists every name; takd, sskd
+# and reviewkd have their own scripts). KD + logit standardisation, in a folder of its own:
+#   METHODS=kd METHOD_FLAGS="--distill-set logit_std=true" OUT=$RUNS/distill_logit_std bash <this script>
 ROOT="${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}"
+source "$ROOT/tools/stages/common.sh"
+# ---- settings
+# DATA: keys images_train labels_train images_valid labels_valid (datasets/README.md)
 DATA="${DATA:-$ROOT/datasets/ImageNet-100/ImageNet_128x128_100Class.h5}"
+PRESET="${PRESET:-imagenet100}"
 RUNS="${RUNS:-$ROOT/runs/ImageNet-100}"
 TEACHER_CKPT="${TEACHER_CKPT:-$RUNS/vanilla/vgg19/seed0/model.pt}"
-METHODS="${METHODS:-kd hint attention similarity correlation vid rkd pkt abound factor fsp nst crd}"
 ARCHS="${ARCHS:-vgg8 ShuffleV1}"
 OUT="${OUT:-$RUNS/distill}"
+EPOCHS="${EPOCHS:-}"             # empty: the preset's vanilla recipe (240 epochs, batch 128)
+BATCH_SIZE="${BATCH_SIZE:-}"
+METHODS="${METHODS:-kd hint attention similarity correlation vid rkd pkt abound factor fsp nst crd}"
+INIT_EPOCHS="${INIT_EPOCHS:-}"   # AB, FT, FSP: epochs of the method's own first stage (empty: 30); not --epochs
+METHOD_FLAGS="${METHOD_FLAGS:-}"   # more flags for the KD methods, e.g. "--distill-set T=2" (split as EXTRA)
+SEEDS="${SEEDS:-0}"
+DEVICE="${DEVICE:-auto}"
+EXTRA="${EXTRA:-}"    # more cgankd flags for every call, shell-quoted (tools/stages/common.sh, split_words)
+# ---- end of settings
 source "$ROOT/tools/stages/distill.sh"

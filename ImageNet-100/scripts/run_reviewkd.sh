@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
 # ReviewKD: attention-based fusion of the student's stages, HCL loss.
-# Edit the settings below (or set them in the environment), then run: bash ImageNet-100/scripts/run_reviewkd.sh
-# Also read from the environment: SEEDS (default 0), DEVICE (auto), EXTRA (more cgankd flags).
+# Edit the settings below, or set any of them in the environment, then run: bash ImageNet-100/scripts/run_reviewkd.sh
 ROOT="${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}"
+source "$ROOT/tools/stages/common.sh"
+# ---- settings
+# DATA: keys images_train labels_train images_valid labels_valid (datasets/README.md)
 DATA="${DATA:-$ROOT/datasets/ImageNet-100/ImageNet_128x128_100Class.h5}"
+PRESET="${PRESET:-imagenet100}"
 RUNS="${RUNS:-$ROOT/runs/ImageNet-100}"
 TEACHER_CKPT="${TEACHER_CKPT:-$RUNS/vanilla/vgg19/seed0/model.pt}"
-METHODS="${METHODS:-reviewkd}"
 ARCHS="${ARCHS:-vgg8 ShuffleV1}"
 OUT="${OUT:-$RUNS/distill}"
+EPOCHS="${EPOCHS:-}"             # empty: the preset's vanilla recipe (240 epochs, batch 128)
+BATCH_SIZE="${BATCH_SIZE:-}"
+METHODS=reviewkd
+SEEDS="${SEEDS:-0}"
+DEVICE="${DEVICE:-auto}"
+EXTRA="${EXTRA:-}"    # more cgankd flags for every call, shell-quoted (tools/stages/common.sh, split_words)
+# ---- end of settings
 source "$ROOT/tools/stages/distill.sh"

@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
 # SSKD: self-supervised KD (the teacher's SS head is trained first).
-# Edit the settings below (or set them in the environment), then run: bash ImageNet-100/scripts/run_sskd.sh
-# Also read from the environment: SEEDS (default 0), DEVICE (auto), EXTRA (more cgankd flags).
+# Edit the settings below, or set any of them in the environment, then run: bash ImageNet-100/scripts/run_sskd.sh
 ROOT="${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}"
+source "$ROOT/tools/stages/common.sh"
+# ---- settings
+# DATA: keys images_train labels_train images_valid labels_valid (datasets/README.md)
 DATA="${DATA:-$ROOT/datasets/ImageNet-100/ImageNet_128x128_100Class.h5}"
+PRESET="${PRESET:-imagenet100}"
 RUNS="${RUNS:-$ROOT/runs/ImageNet-100}"
 TEACHER_CKPT="${TEACHER_CKPT:-$RUNS/vanilla/vgg19/seed0/model.pt}"
-METHODS="${METHODS:-sskd}"
 ARCHS="${ARCHS:-vgg8 ShuffleV1}"
 OUT="${OUT:-$RUNS/distill}"
+EPOCHS="${EPOCHS:-}"             # empty: the preset's vanilla recipe (240 epochs, batch 128)
+BATCH_SIZE="${BATCH_SIZE:-}"
+METHODS=sskd
+SSKD_T_EPOCHS="${SSKD_T_EPOCHS:-}"   # epochs of the teacher-head stage (empty: 60, rate down at 30 and 45); not --epochs
+SEEDS="${SEEDS:-0}"
+DEVICE="${DEVICE:-auto}"
+EXTRA="${EXTRA:-}"    # more cgankd flags for every call, shell-quoted (tools/stages/common.sh, split_words)
+# ---- end of settings
 source "$ROOT/tools/stages/distill.sh"

@@ -1,10 +1,22 @@
 #!/usr/bin/env bash
-# Train the conditional GAN (CcGAN, continuous labels); settings from the preset, override with EXTRA="--set key=value".
-# Edit the settings below (or set them in the environment), then run: bash SteeringAngle/scripts/run_gan.sh
-# Also read from the environment: SEEDS (default 0), DEVICE (auto), EXTRA (more cgankd flags).
+# Train the conditional GAN (CcGAN, continuous labels) on the real training set.
+# Edit the settings below, or set any of them in the environment, then run: bash SteeringAngle/scripts/run_gan.sh
 ROOT="${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}"
+source "$ROOT/tools/stages/common.sh"
+# ---- settings
+# DATA: keys images_train labels_train images_test labels_test, angles in degrees (datasets/README.md)
 DATA="${DATA:-$ROOT/datasets/SteeringAngle/SteeringAngle_64x64_prop_0.8.h5}"
+PRESET="${PRESET:-steeringangle}"
 RUNS="${RUNS:-$ROOT/runs/SteeringAngle}"
 GAN="${GAN:-ccgan}"
 GAN_OUT="${GAN_OUT:-$RUNS/gan}"
+# Empty: the preset's (20000 iterations, batch 512, 2 D steps per G step).
+GAN_ITERS="${GAN_ITERS:-}"
+GAN_BATCH_SIZE="${GAN_BATCH_SIZE:-}"
+GAN_D_STEPS="${GAN_D_STEPS:-}"
+GAN_SET="${GAN_SET:-}"    # more GAN settings, KEY=VALUE words (cgankd/gans/config.py), e.g. "g_lr=1e-4 ema=false"
+GAN_SEED="${GAN_SEED:-0}"
+DEVICE="${DEVICE:-auto}"
+EXTRA="${EXTRA:-}"    # more cgankd flags, shell-quoted (tools/stages/common.sh, split_words)
+# ---- end of settings
 source "$ROOT/tools/stages/gan.sh"

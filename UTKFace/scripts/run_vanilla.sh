@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
 # NOKD: each net on the real training set only (teachers, and the students' NOKD rows).
-# Edit the settings below (or set them in the environment), then run: bash UTKFace/scripts/run_vanilla.sh
-# Also read from the environment: SEEDS (default 0), DEVICE (auto), EXTRA (more cgankd flags).
+# Edit the settings below, or set any of them in the environment, then run: bash UTKFace/scripts/run_vanilla.sh
 ROOT="${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}"
+source "$ROOT/tools/stages/common.sh"
+# ---- settings
+# DATA: keys images_train labels_train images_test labels_test, ages 1-60 (datasets/README.md)
 DATA="${DATA:-$ROOT/datasets/UTKFace/UTKFace_64x64_prop_0.8.h5}"
+PRESET="${PRESET:-utkface}"
 RUNS="${RUNS:-$ROOT/runs/UTKFace}"
 OUT="${OUT:-$RUNS/vanilla}"
 ARCHS="${ARCHS:-vgg13 wrn_16_1 MobileNetV2 resnet56 ShuffleV1 resnet20 wrn_40_1}"
+EPOCHS="${EPOCHS:-}"             # empty: the preset's vanilla recipe (350 epochs, batch 128)
+BATCH_SIZE="${BATCH_SIZE:-}"
+SEEDS="${SEEDS:-0}"
+DEVICE="${DEVICE:-auto}"
+EXTRA="${EXTRA:-}"    # more cgankd flags for every call, shell-quoted (tools/stages/common.sh, split_words)
+# ---- end of settings
 source "$ROOT/tools/stages/vanilla.sh"
