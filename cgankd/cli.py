@@ -8,9 +8,23 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+from typing import NoReturn
 
-from .common.errors import UserError
+# Before torch loads OpenMP: threads that wait for work sleep instead of spinning. On a CPU shared
+# with other jobs, spinning threads take the cores the working ones need (resnet20 training: 28
+# img/s spinning, 179 img/s sleeping on the 2-core CPU beside other jobs; docs/benchmarks.md).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from .common.errors import UserError  # noqa: E402
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with its refusals in the CLI's form: one `error: ...` line on stderr, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
 class RegistryChoices:
@@ -37,15 +51,27 @@ def _num_classes_flag(p: argparse.ArgumentParser) -> None:
 def _data_parsers(sub) -> None:
     data = sub.add_parser("data", help="prepare or check h5 datasets").add_subparsers(dest="action", required=True)
     p = data.add_parser("prepare", help="write the embedded datasets as h5 files")
-    p.add_argument("name", choices=["fashion-mnist", "rotated-fashion-mnist"])
+    p.add_argument("name", choices=["fashion-mnist", "rotated-fashion-mnist", "rotated-fashion-mnist-45"],
+                   help="rotated-fashion-mnist-45: angles in [-45, 45] degrees instead of [-90, 90]")
     p.add_argument("--out", default="datasets/FashionMNIST", help="output folder (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="rotation seed (rotated-fashion-mnist)")
+    p.add_argument("--seed", type=int, default=0, help="rotation seed (the rotated sets)")
     p.set_defaults(handler="cgankd.data.commands:prepare")
     p = data.add_parser("check", help="validate an h5 file and print a summary; exit 2 when bad")
     p.add_argument("file")
     p.add_argument("--task", choices=["classification", "regression"])
     _num_classes_flag(p)
     p.set_defaults(handler="cgankd.data.commands:check")
+    p = data.add_parser("holdout", help="cut a training split into disjoint real / validation / extra-real parts")
+    p.add_argument("--data", required=True, help="h5 file whose training split is cut")
+    p.add_argument("--n-real", type=int, required=True, help="real training images every arm trains on")
+    p.add_argument("--n-val", type=int, default=0,
+                   help="held-out training images written as the test split of a second file, for choosing settings")
+    p.add_argument("--n-extra", type=int, default=0,
+                   help="held-out real images in the fake-set format, true labels (the + extra real arm)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="folder for the files")
+    p.add_argument("--force", action="store_true", help="replace existing files")
+    p.set_defaults(handler="cgankd.data.commands:holdout")
 
 
 def _parallel_flags(p: argparse.ArgumentParser) -> None:
@@ -75,9 +101,11 @@ def _train_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
-                   help="mixed precision: bf16 autocast, fp16 with loss scaling where bf16 is missing "
-                        "(default: on with CUDA; CPUs train in float32 either way)")
+                   help="mixed precision: bf16 autocast, fp16 with loss scaling on GPUs without bf16 "
+                        "(default: on with CUDA, off on CPUs; on a CPU it needs native bf16 kernels)")
     p.add_argument("--compile", action="store_true", help="torch.compile the training step")
+    p.add_argument("--no-augment", action="store_true",
+                   help="train without the preset's augmentation (crop, flip): a student that can fit its data")
     _parallel_flags(p)
     p.add_argument("--teacher", help="teacher checkpoint for KD")
     p.add_argument("--distill", choices=RegistryChoices("cgankd.distill", "distiller_names"), metavar="METHOD",
@@ -133,7 +161,7 @@ def _gan_parsers(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=False,
-                   help="bf16 autocast of G and D (GPU only; default off: the reference trains in float32)")
+                   help="bf16 autocast of G and D (default off: the reference trains in float32)")
     _parallel_flags(p)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any GAN preset setting, e.g. --set g_lr=1e-4 (repeatable)")
@@ -167,6 +195,13 @@ def _gan_parsers(sub) -> None:
 
 def _fake_parser(sub) -> None:
     fake = sub.add_parser("fake", help="make processed fake training sets").add_subparsers(dest="action", required=True)
+    p = fake.add_parser("relabel", help="a fake-format set (e.g. extra real images) with the teacher's labels")
+    p.add_argument("--data", required=True, help="fake-format h5 (fake_images, fake_labels)")
+    p.add_argument("--teacher", required=True, help="teacher checkpoint (a cgankd train run or its model.pt)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(handler="cgankd.fake.commands:relabel_set")
     p = fake.add_parser("make", help="sample, subsample (cDR-RS), filter and relabel fakes")
     p.add_argument("--gan", required=True, help="GAN checkpoint")
     p.add_argument("--teacher", required=True, help="teacher checkpoint for filtering / label adjustment")
@@ -203,6 +238,9 @@ def _report_demo_parsers(sub) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--task", choices=("fashion-mnist", "rotated-fashion-mnist"), action="append",
                    help="run only this task (repeatable; default: both)")
+    p.add_argument("--data", metavar="FILE.h5",
+                   help="run the demo on this h5 file (reference schema, classification or regression) instead")
+    p.add_argument("--preset", help="with --data: the dataset preset (default: the one the file declares, else generic)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="change a size of the plan (a TaskPlan field in cgankd/demo.py, e.g. n_real=1000, "
                         "seeds=[0], gan_overrides.iters=3000); applies to every task run")
@@ -212,7 +250,7 @@ def _report_demo_parsers(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cgankd", description=__doc__.splitlines()[0])
+    parser = Parser(prog="cgankd", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (_data_parsers, _train_parser, _eval_parser, _gan_parsers, _fake_parser, _report_demo_parsers):
         add(sub)

@@ -1,12 +1,16 @@
-"""`cgankd demo`: the whole cGAN-KD pipeline on the embedded datasets, on a CPU.
+"""`cgankd demo`: the whole cGAN-KD pipeline on the embedded datasets (or any h5 file in the
+reference schema, `--data`), on a CPU.
 
-Per task (Fashion-MNIST classification, Rotated Fashion-MNIST angle regression):
-  data      a seeded, stratified subset of the real training split (test split kept whole)
+Per task (Fashion-MNIST classification, Rotated Fashion-MNIST angle regression, or the file's):
+  data      a seeded, stratified subset of the real training split (test split kept whole), and
+            NFAKE other training images held out as "extra real" (the positive control's data)
   teacher   NOKD resnet20 on that subset
   gan       BigGAN (classes) or CcGAN (angles) on that subset
   fakes     GAN samples -> cDR-RS -> teacher filter -> label adjustment (cgankd fake make)
   students  per seed: NOKD; then, from that NOKD checkpoint, the same extra schedule on
-            real data only (the control) and on real + fake (cGAN-KD)
+            real data only (the control), on real + NFAKE extra real images with true labels
+            (the positive control: can this protocol see a data effect at all?) and on real +
+            fake (cGAN-KD)
 Every stage writes a run folder under --out and is reused when the demo runs again.
 The table (markdown + CSV) and plots land in --out; the table is printed at the end.
 """
@@ -26,7 +30,10 @@ from .common.devices import pick_device
 from .common.errors import UserError
 from .common.files import atomic_path, check_output_dir, write_json
 from .common.settings import parse_settings
-from .data import Split, load_dataset, read_fake_h5, stratified_subset, write_dataset_h5
+from .common.files import file_fingerprint
+from .data import Split, load_dataset, read_fake_h5, stratified_subset, write_dataset_h5, write_fake_h5
+from .data.preset_choice import choose_preset
+from .data.h5 import dataset_attrs
 from .data.prepare import prepare as prepare_dataset
 from .fake.commands import build_fake_file, preset_settings
 from .gans.commands import train_gan
@@ -36,6 +43,7 @@ from .report.plots import image_grid, metric_bars
 from .report.tables import ArmSummary, find_runs, summarize, write_csv
 from .train.config import recipe_config
 from .models.trained import MODEL_FILE
+from .presets import get_preset
 from .train.loop import fit
 
 DATA_DIR = Path("datasets/FashionMNIST")
@@ -58,12 +66,41 @@ class TaskPlan:
     teacher_arch: str = "resnet20"
     student_arch: str = "resnet8"
     seeds: tuple[int, ...] = (0, 1, 2)
+    data_file: str | None = None       # --data: the user's h5 file (else the embedded `dataset`)
+    preset: str | None = None          # the dataset preset its stages use (embedded: `dataset`)
     nfake_sweep: tuple[int, ...] = ()  # --ablation: error vs NFAKE
     with_blkd: bool = False            # classification: also BLKD on real only and cGAN-KD + BLKD
 
     @property
     def task(self) -> str:
         return gan_task(self.gan)
+
+    @property
+    def preset_name(self) -> str | None:
+        return self.preset if self.data_file else self.dataset
+
+
+# GAN and fake-set budget settings (not architecture) that a file without a preset borrows from the
+# embedded preset of its task, so that the demo stays CPU-sized: the generic settings are the paper's.
+CPU_GAN_BUDGET = ("iters", "batch_size", "d_steps", "g_ch", "d_ch", "dim_z", "ema", "ema_start", "ema_decay",
+                  "ckpt_every", "standing_stats", "embed_arch", "embed_epochs", "embed_subset", "embed_batch_size",
+                  "y2h_epochs", "y2h_batch_size", "label_values")
+CPU_FAKE_BUDGET = ("filter_burn_in", "cdr_rs")
+
+
+def plan_for_file(path: str, preset: str | None) -> TaskPlan:
+    """The default plan of the file's task, run on the file. Its stages use the file's preset (or
+    --preset); a file without one gets generic settings with the embedded task's CPU budget."""
+    bundle = load_dataset(path)
+    chosen, _ = choose_preset(path, preset)
+    template = next(p for p in DEFAULT if p.task == bundle.task)
+    gan, fake = {}, {}
+    if chosen is None:
+        embedded = get_preset(template.dataset)
+        gan = {k: v for k, v in embedded["gan"][template.gan].items() if k in CPU_GAN_BUDGET}
+        fake = {k: v for k, v in embedded["fake"].items() if k in CPU_FAKE_BUDGET}
+    return replace(template, dataset=Path(path).stem, data_file=str(path), preset=chosen,
+                   gan_overrides=gan, fake_overrides=fake)
 
 
 # Sized for a 2-core CPU (docs/demo.md has the wall time of every stage and why each size is what
@@ -85,7 +122,7 @@ def quick(plan: TaskPlan) -> TaskPlan:
     if plan.gan == "ccgan":
         gan_small.update(embed_epochs=1, y2h_epochs=2)
     return replace(plan, n_real=500, teacher_epochs=2, student_epochs=2, finetune_epochs=1, nfake=500,
-                   gan_overrides=gan_small,
+                   gan_overrides={**plan.gan_overrides, **gan_small},
                    fake_overrides=small_fake, seeds=(0,), nfake_sweep=())
 
 
@@ -108,26 +145,47 @@ class Stages:
         return result
 
 
-def subset_file(plan: TaskPlan, folder: Path, validate: bool = False) -> Path:
-    """A stratified subset of the real training split (seed 0) with the full test split; with
-    `validate`, the test split is replaced by VALIDATION_SIZE other training images, so that
-    settings are chosen without looking at the test split."""
-    full, _ = prepare_dataset(plan.dataset, DATA_DIR)
-    stem = Path(full).stem.replace("_28x28", "")
+def subset_files(plan: TaskPlan, folder: Path, validate: bool = False) -> tuple[Path, Path]:
+    """(real, extra): a stratified subset of the real training split (seed 0) with the full test
+    split, and NFAKE other training images with their true labels in the fake-set format (the
+    "+ extra real" arm). With `validate`, the test split is replaced by VALIDATION_SIZE other
+    training images, so that settings are chosen without looking at the test split. Both are
+    remade when the source file or a size differs from what they were made from."""
+    full = Path(plan.data_file or prepare_dataset(plan.dataset, DATA_DIR)[0])
+    stem = full.stem.replace("_28x28", "")
     path = folder / f"{stem}_subset{plan.n_real}{f'_val{VALIDATION_SIZE}' if validate else ''}.h5"
-    if not path.exists():
-        bundle = load_dataset(full)
-        labels = bundle.train.labels
-        pick = stratified_subset(labels, plan.n_real, 0, bundle.task)
-        held_out = bundle.test
-        if validate:
-            rest = np.setdiff1d(np.arange(len(labels)), pick)
-            val = rest[stratified_subset(labels[rest], VALIDATION_SIZE, 1, bundle.task)]
-            held_out = Split(bundle.train.images[val], labels[val])
-        write_dataset_h5(path, Split(bundle.train.images[pick], labels[pick]), held_out,
-                         {**bundle.attrs, "subset_of": str(full), "subset_seed": 0,
-                          "test_split": "held-out training images (validation)" if validate else "test"})
-    return path
+    extra_path = folder / f"{path.stem}_extra{plan.nfake}.h5"
+    made_from = {"subset_of": str(full), "subset_seed": 0, "source_fingerprint": file_fingerprint(full)}
+    if path.exists() and extra_path.exists() and _made_from(path, made_from) and _made_from(extra_path, made_from):
+        return path, extra_path
+    bundle = load_dataset(full)
+    labels = bundle.train.labels
+    needed = plan.n_real + plan.nfake + (VALIDATION_SIZE if validate else 0)
+    if needed > len(labels):
+        raise UserError(f"{full}: the demo needs {needed} training images (n_real {plan.n_real} + nfake "
+                        f"{plan.nfake} extra real{f' + {VALIDATION_SIZE} validation' if validate else ''}), "
+                        f"the file has {len(labels)}; lower them with --set n_real=... --set nfake=...")
+    pick = stratified_subset(labels, plan.n_real, 0, bundle.task)
+    rest = np.setdiff1d(np.arange(len(labels)), pick)
+    held_out = bundle.test
+    if validate:
+        val = rest[stratified_subset(labels[rest], VALIDATION_SIZE, 1, bundle.task)]
+        held_out = Split(bundle.train.images[val], labels[val])
+        rest = np.setdiff1d(rest, val)
+    extra = rest[stratified_subset(labels[rest], plan.nfake, 2, bundle.task)]
+    folder.mkdir(parents=True, exist_ok=True)
+    write_dataset_h5(path, Split(bundle.train.images[pick], labels[pick]), held_out,
+                     {**bundle.attrs, **made_from,
+                      "test_split": "held-out training images (validation)" if validate else "test"})
+    write_fake_h5(extra_path, bundle.train.images[extra], labels[extra],
+                  {**bundle.attrs, **made_from, "task": bundle.task, "origin": "real", "labels": "true",
+                   "n": plan.nfake, "source_fingerprint": made_from["source_fingerprint"]})
+    return path, extra_path
+
+
+def _made_from(path: Path, made_from: dict[str, Any]) -> bool:
+    attrs = dataset_attrs(path)
+    return all(attrs.get(k) == v for k, v in made_from.items())
 
 
 def apply_settings(plan: TaskPlan, pairs: list[str]) -> TaskPlan:
@@ -168,21 +226,22 @@ def fake_arms(plan: TaskPlan, ablation: bool) -> dict[str, dict[str, Any]]:
 
 def run_task(plan: TaskPlan, out: Path, device: str, stages: Stages, ablation: bool, validate: bool = False
              ) -> dict[str, Any]:
-    name = plan.dataset
+    name, preset = plan.dataset, plan.preset_name
     root = out / name
-    data = stages.run(f"{name}: data ({plan.n_real} real images)", False, lambda: subset_file(plan, root, validate))
+    data, extra_real = stages.run(f"{name}: data ({plan.n_real} real images, {plan.nfake} extra real)", False,
+                                  lambda: subset_files(plan, root, validate))
     teacher_dir = root / "teacher"
     teacher = stages.run(f"{name}: teacher {plan.teacher_arch}", (teacher_dir / "metrics.json").exists(),
-                         lambda: train_run(data, plan.teacher_arch, teacher_dir, device=device, preset=name,
+                         lambda: train_run(data, plan.teacher_arch, teacher_dir, device=device, preset=preset,
                                            epochs=plan.teacher_epochs, seed=0))
     gan_dir = root / "gan"
     stages.run(f"{name}: {plan.gan}", (gan_dir / "metrics.json").exists(),
-               lambda: train_gan(str(data), plan.gan, str(gan_dir), preset=name, overrides=plan.gan_overrides,
+               lambda: train_gan(str(data), plan.gan, str(gan_dir), preset=preset, overrides=plan.gan_overrides,
                                  device=device, resume=True))
     fakes = {}
     for arm, values in fake_arms(plan, ablation).items():
         path = root / f"fake_{arm}.h5"
-        settings = preset_settings(name, nfake=plan.nfake, **{**plan.fake_overrides, **values})
+        settings = preset_settings(preset, nfake=plan.nfake, **{**plan.fake_overrides, **values})
         stages.run(f"{name}: fakes, {arm}", path.exists(),
                    lambda: build_fake_file(str(gan_dir), str(teacher_dir / MODEL_FILE), str(data), path, settings,
                                            device=pick_device(device), resume=True))
@@ -192,7 +251,7 @@ def run_task(plan: TaskPlan, out: Path, device: str, stages: Stages, ablation: b
     def student(stage: str, run_dir: Path, **overrides) -> None:
         """One student run (reused when finished with the same settings)."""
         stages.run(f"{name}: {stage} seed {overrides['seed']}", (run_dir / "metrics.json").exists(),
-                   lambda: train_run(data, plan.student_arch, run_dir, device=device, preset=name, **overrides))
+                   lambda: train_run(data, plan.student_arch, run_dir, device=device, preset=preset, **overrides))
         runs.append(run_dir)
 
     main_fakes = fakes["cgankd"]
@@ -204,6 +263,8 @@ def run_task(plan: TaskPlan, out: Path, device: str, stages: Stages, ablation: b
         # Real data only, for as many steps as the finetune on real + the cGAN-KD fakes.
         same_steps = {"same_steps_as": str(main_fakes), "epochs": plan.finetune_epochs}
         student("control", root / f"control/seed{seed}", **same_steps, **finetune)
+        student("+ extra real", root / f"extra_real/seed{seed}", fake=str(extra_real), epochs=plan.finetune_epochs,
+                **finetune)
         for arm, path in fakes.items():
             student(f"fakes {arm}", root / f"students_{path.stem}/seed{seed}", fake=str(path),
                     epochs=plan.finetune_epochs, **finetune)
@@ -245,6 +306,18 @@ def _row(rows: list[ArmSummary], kind: str) -> ArmSummary:
     return next(r for r in rows if r.kind == kind)
 
 
+def positive_control_verdict(rows: list[ArmSummary], better: Callable[[float, float], bool]) -> str:
+    """Whether the protocol can see a data effect: + extra real against the same-steps control."""
+    extra, control = _row(rows, "extra_real"), _row(rows, "control")
+    margin = extra.mean - control.mean
+    spread = max(extra.std, control.std)
+    seen = better(extra.mean, control.mean) and (len(extra.values) < 2 or abs(margin) > spread)
+    return (f"Positive control: + extra real {margin:+.2f} against the control; "
+            + ("the protocol sees a data effect." if seen and len(extra.values) > 1 else
+               "one seed: no spread to judge it by." if len(extra.values) < 2 else
+               "NOT above the seed spread: this protocol cannot tell whether fakes help."))
+
+
 def render(plans, task_results, stages: Stages, quick_run: bool, validate: bool = False) -> str:
     lines = ["# cGAN-KD demo results", ""]
     held_out = "validation" if validate else "test"
@@ -274,7 +347,7 @@ def render(plans, task_results, stages: Stages, quick_run: bool, validate: bool 
         verdict = (f"cGAN-KD {'beats' if wins else 'does NOT beat'} both NOKD and the control by more than "
                    f"the seed spread ({spread:.2f})." if len(plan.seeds) > 1 else
                    "One seed only: no seed spread to judge any difference by.")
-        lines += ["", verdict, ""]
+        lines += ["", positive_control_verdict(rows, better), verdict, ""]
         stats = result["fakes"]
         keys = ("teacher_agreement_raw", "teacher_mae_raw", "cdr_rs_acceptance_rate", "filter_keep_rate",
                 "label_changed_share", "label_shift_mean_abs")
@@ -286,7 +359,10 @@ def render(plans, task_results, stages: Stages, quick_run: bool, validate: bool 
 
 
 def run(args: argparse.Namespace) -> int:
-    plans = [p for p in DEFAULT if not args.task or p.dataset in args.task]
+    if args.data and args.task:
+        raise UserError("--data and --task: give one (--data runs the demo on that file instead of the embedded sets)")
+    plans = ([plan_for_file(args.data, args.preset)] if args.data else
+             [p for p in DEFAULT if not args.task or p.dataset in args.task])
     plans = [apply_settings(quick(p) if args.quick else p, args.set) for p in plans]
     out = check_output_dir(args.out)
     stages = Stages(out / "stage_times.json")

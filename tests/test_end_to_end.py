@@ -111,10 +111,11 @@ def test_demo_settings_change_the_plan():
 def test_validation_subset_never_touches_the_test_split(tiny_classification_h5, tmp_path, monkeypatch):
     monkeypatch.setattr(demo, "prepare_dataset", lambda name, folder: (tiny_classification_h5, False))
     monkeypatch.setattr(demo, "VALIDATION_SIZE", 100)
-    plan = demo.apply_settings(demo.DEFAULT[0], ["n_real=200"])
+    plan = demo.apply_settings(demo.DEFAULT[0], ["n_real=200", "nfake=150", "nfake_sweep=[]"])
     full = load_dataset(tiny_classification_h5)
-    val = load_dataset(demo.subset_file(plan, tmp_path, validate=True))
-    test = load_dataset(demo.subset_file(plan, tmp_path, validate=False))
+    val_path, val_extra = demo.subset_files(plan, tmp_path, validate=True)
+    test_path, _ = demo.subset_files(plan, tmp_path, validate=False)
+    val, test = load_dataset(val_path), load_dataset(test_path)
     assert len(val.train.labels) == len(test.train.labels) == 200
     np.testing.assert_array_equal(val.train.images, test.train.images)       # the same real subset
     np.testing.assert_array_equal(test.test.images, full.test.images)        # the whole test split
@@ -124,6 +125,8 @@ def test_validation_subset_never_touches_the_test_split(tiny_classification_h5, 
     val_rows = [img.tobytes() for img in val.test.images]
     assert all(r in train_rows for r in val_rows)                            # held-out training images...
     assert not subset_rows & set(val_rows)                                   # ...outside the subset
+    extra_rows = {img.tobytes() for img in read_fake_h5(val_extra)[0].images}
+    assert extra_rows <= train_rows and not extra_rows & (subset_rows | set(val_rows))   # + extra real: a third part
 
 
 def test_demo_cli_rejects_unknown_settings(capsys):

@@ -8,7 +8,8 @@ import json
 import pytest
 import torch
 
-from cgankd.common.devices import memory_format
+from cgankd.common.devices import autocast, cpu_has_bf16, memory_format
+from cgankd.common.errors import UserError
 from cgankd.common.optim import lr_at, set_lr
 from cgankd.common.seeding import seed_everything
 from cgankd.distill import build_distiller
@@ -130,3 +131,28 @@ def test_sync_batchnorm_is_batch_norm_in_one_process_and_converts_back():
     assert [type(m) for m in back] == [type(m) for m in net]
     for key, value in net.state_dict().items():
         assert torch.equal(back.state_dict()[key], value), key
+
+
+@pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no native bf16 kernels")
+def test_amp_on_a_cpu_trains_in_bf16_and_stays_near_the_float32_run(tiny_classification_h5, tmp_path):
+    seen = []
+    model = build_model("resnet8", num_classes=10, in_channels=1, img_size=28).to(memory_format=torch.channels_last)
+    x = torch.randn(4, 1, 28, 28).to(memory_format=torch.channels_last)
+    with autocast(torch.device("cpu"), True):
+        seen.append(model(x).dtype)
+    assert seen == [torch.bfloat16]
+    f32 = fit(tiny_cfg(tiny_classification_h5, tmp_path / "f32"))
+    bf16 = fit(tiny_cfg(tiny_classification_h5, tmp_path / "bf16", amp=True))
+    assert json.loads((tmp_path / "bf16" / "config.json").read_text())["amp"] is True
+    first = [json.loads((tmp_path / run / "log.jsonl").read_text().splitlines()[0])["loss_ce"]
+             for run in ("f32", "bf16")]
+    assert first[1] == pytest.approx(first[0], rel=0.05)        # bf16 rounding, not another run
+    assert abs(bf16["test_acc"] - f32["test_acc"]) < 15
+
+
+def test_amp_on_a_cpu_without_bf16_kernels_is_refused(monkeypatch):
+    from cgankd.common import devices
+    monkeypatch.setattr(devices, "cpu_has_bf16", lambda: False)
+    with pytest.raises(UserError, match="no native bfloat16 kernels"):
+        devices.amp_enabled(True, torch.device("cpu"))
+    assert devices.amp_enabled(None, torch.device("cpu")) is False

@@ -14,6 +14,8 @@ from cgankd.gans.metrics import EvalNet, Generator, evaluate_generator
 from cgankd.models import build_model, save_model_checkpoint
 from cgankd.tasks import Task
 
+from conftest import cli, gan_train_args
+
 torch.set_num_threads(2)
 
 K = 3
@@ -225,3 +227,11 @@ def test_user_errors_exit_2(data_files, trained, tmp_path, capsys):
     assert main(["gan", "eval", "--ckpt", str(b_run), "--data", str(cls), "--eval-net", str(net),
                  "--n", "6"]) == 2
     assert "cannot score" in capsys.readouterr().err
+
+
+def test_a_finished_gan_run_is_reused_untouched(tiny_biggan, tiny_classification_h5):
+    """What was made from a GAN (its fake sets record its fingerprint) stays valid when a script
+    or the demo asks for the same run again."""
+    before = {p.name: p.read_bytes() for p in tiny_biggan.iterdir() if p.is_file()}
+    assert cli(*gan_train_args(tiny_classification_h5, "biggan", tiny_biggan), "--resume") == 0
+    assert {p.name: p.read_bytes() for p in tiny_biggan.iterdir() if p.is_file()} == before

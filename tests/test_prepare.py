@@ -13,6 +13,7 @@ from cgankd.cli import main
 from cgankd.common.errors import UserError
 from cgankd.data import load_dataset
 from cgankd.data import prepare as prep
+from cgankd.presets import get_preset
 
 
 def _write_idx(path, array, magic=None, gz=True):
@@ -112,6 +113,20 @@ def test_prepare_rotated_is_seeded(tmp_path, no_system_data):
     second = load_dataset(path)
     assert written and second.attrs["seed"] == 4 and not np.allclose(second.train.labels, first.train.labels)
 
+
+
+def test_prepare_rotated_45_is_a_file_of_its_own_with_angles_within_45(tmp_path, no_system_data):
+    out_dir = tmp_path / "fm"
+    _tiny_raw(out_dir / "raw")
+    wide, _ = prep.prepare("rotated-fashion-mnist", out_dir, seed=3)
+    narrow, written = prep.prepare("rotated-fashion-mnist-45", out_dir, seed=3)
+    assert written and narrow.name == "RotatedFashionMNIST45_28x28.h5" and wide.exists()
+    data = load_dataset(narrow)
+    labels = np.concatenate([data.train.labels, data.test.labels])
+    assert data.attrs["angle_range"] == [-45.0, 45.0] and data.attrs["preset"] == "rotated-fashion-mnist-45"
+    assert labels.min() >= -45 and labels.max() <= 45 and labels.std() > 10
+    assert get_preset("rotated-fashion-mnist-45")["data"]["label_norm"] == {"low": -45.0, "high": 45.0}
+    assert load_dataset(wide).attrs["preset"] == "rotated-fashion-mnist"
 
 def test_invalid_existing_file_is_replaced(tmp_path, no_system_data):
     out_dir = tmp_path / "fm"

@@ -192,9 +192,9 @@ def test_extra_flags_keep_quoted_json_whole_and_bad_quotes_stop(tmp_path):
 
 def test_kd_table_script_runs_nokd_then_each_method_with_fakes_and_its_control(tmp_path):
     demo = tmp_path / "demo"
-    touch(demo / "fake_cGAN-KD.h5", demo / "teacher/model.pt")
+    touch(demo / "fake_cgankd.h5", demo / "teacher/model.pt")
     calls = run_script("FashionMNIST/scripts/run_kd_table.sh", tmp_path, DEMO=str(demo), STUB_NFAKE="3000")
-    assert calls[0] == ["data", "check", str(demo / "fake_cGAN-KD.h5")]   # NFAKE: the set's own size
+    assert calls[0] == ["data", "check", str(demo / "fake_cgankd.h5")]   # NFAKE: the set's own size
     trains = [c for c in calls if c[0] == "train"]
     assert all(flag(c, "--preset") == "fashion-mnist" for c in trains)
     nokd = [c for c in trains if "--init" not in c and "--distill" not in c]
@@ -242,3 +242,28 @@ def test_rotated_resnet20_script_restarts_from_the_first_cycle(tmp_path):
     assert flag(second, "--init") == str(Path(flag(first, "--out")) / "model.pt")
     assert (flag(second, "--epochs"), flag(second, "--lr")) == ("10", "0.01")
     assert {flag(c, "--preset") for c in calls} == {"rotated-fashion-mnist"}
+
+
+def test_positive_control_script_scores_on_validation_and_gives_each_arm_the_same_start(tmp_path):
+    calls = run_script("FashionMNIST/scripts/positive_control.sh", tmp_path, SEEDS="0 1", NEXTRA="2000")
+    holdout, teacher, relabel = calls[:3]
+    assert holdout[:2] == ["data", "holdout"] and (flag(holdout, "--n-real"), flag(holdout, "--n-val"),
+                                                   flag(holdout, "--n-extra")) == ("1000", "5000", "5000")
+    val = str(tmp_path / "runs/data/FashionMNIST_28x28_real1000_val5000_seed0.h5")
+    extra = str(tmp_path / "runs/data/FashionMNIST_28x28_extra5000_seed0.h5")
+    assert teacher[0] == "train" and (flag(teacher, "--arch"), flag(teacher, "--epochs")) == ("resnet20", "200")
+    assert relabel[:2] == ["fake", "relabel"] and flag(relabel, "--data") == extra
+    trains = [c for c in calls if c[0] == "train"]
+    assert {flag(c, "--data") for c in trains} == {val}         # every run scored on validation
+    students = trains[1:]
+    assert len(students) == 2 * 4 and all("--no-augment" in c for c in students)
+    for seed in ("0", "1"):
+        nokd, control, true, taught = [c for c in students if flag(c, "--seed") == seed]
+        start = str(Path(flag(nokd, "--out")) / "model.pt")
+        assert flag(nokd, "--epochs") == "60" and "--init" not in nokd
+        assert {flag(c, "--init") for c in (control, true, taught)} == {start}
+        assert flag(control, "--same-steps-as") == flag(true, "--fake") == extra
+        assert flag(taught, "--fake") == flag(relabel, "--out")
+        assert {flag(c, "--nfake") for c in (control, true, taught)} == {"2000"}
+    assert len({flag(c, "--out") for c in students}) == len(students)
+    assert calls[-1][:2] == ["report", str(tmp_path / "runs")]

@@ -94,12 +94,18 @@ def check_output_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise UserError(f"{flag} {path}: a file is there, expected a folder (or nothing)")
-    existing = _nearest_existing(path.absolute())
-    if not existing.is_dir():
-        raise UserError(f"{flag} {path}: {existing} is a file, so no folder can be made under it")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError(f"{flag} {path}: {existing} is not writable")
+    _check_folder_can_be_made(path, f"{flag} {path}")
     return path
+
+
+def _check_folder_can_be_made(folder: Path, named: str) -> None:
+    """`folder` exists or can be made, and can be written into; errors start with `named` (the flag
+    and the path the user gave)."""
+    existing = _nearest_existing(folder.absolute())
+    if not existing.is_dir():
+        raise UserError(f"{named}: {existing} is a file, so no folder can be made under it")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{named}: {existing} is not writable")
 
 
 def check_output_file(path: str | os.PathLike, force: bool, flag: str = "--out") -> Path:
@@ -108,7 +114,7 @@ def check_output_file(path: str | os.PathLike, force: bool, flag: str = "--out")
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{flag} {path}: a folder is there, expected a file name")
-    check_output_dir(path.parent, flag)
+    _check_folder_can_be_made(path.parent, f"{flag} {path}")
     if path.exists() and not force:
         raise UserError(f"{flag} {path}: the file exists; pass --force to replace it")
     return path

@@ -1,4 +1,4 @@
-"""`cgankd data prepare` and `cgankd data check`."""
+"""`cgankd data prepare`, `cgankd data check` and `cgankd data holdout`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from .h5 import FAKE_KEYS, TRAIN_KEYS, h5_keys, load_dataset, read_fake_h5
+from .holdout import HoldoutSizes, holdout as holdout_parts
 from .prepare import prepare as prepare_dataset
 from .validate import summarize, summarize_split
 
@@ -41,4 +42,11 @@ def check(args: argparse.Namespace) -> int:
     else:
         print(summarize(load_dataset(path, task=args.task, num_classes=args.num_classes)))
     print(f"ok: {path}")
+    return 0
+
+
+def holdout(args: argparse.Namespace) -> int:
+    sizes = HoldoutSizes(real=args.n_real, val=args.n_val, extra=args.n_extra)
+    for part, path in holdout_parts(args.data, args.out, sizes, seed=args.seed, force=args.force).items():
+        print(f"{part}: {path}")
     return 0

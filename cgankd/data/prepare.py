@@ -26,8 +26,11 @@ RAW_FILES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-l
              "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
 CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                "Ankle boot"]
-OUTPUT_FILES = {"fashion-mnist": "FashionMNIST_28x28.h5", "rotated-fashion-mnist": "RotatedFashionMNIST_28x28.h5"}
-ANGLE_RANGE = (-90.0, 90.0)
+OUTPUT_FILES = {"fashion-mnist": "FashionMNIST_28x28.h5", "rotated-fashion-mnist": "RotatedFashionMNIST_28x28.h5",
+                "rotated-fashion-mnist-45": "RotatedFashionMNIST45_28x28.h5"}
+# Rotation ranges (degrees). Near +-90 a garment and its upside-down twin look alike, so angles
+# there are ambiguous; the +-45 variant has no such pairs (a well-posed regression task).
+ANGLE_RANGES = {"rotated-fashion-mnist": (-90.0, 90.0), "rotated-fashion-mnist-45": (-45.0, 45.0)}
 _IDX_UINT8 = 0x08
 
 
@@ -145,8 +148,8 @@ def rotate_images(images: np.ndarray, angles: np.ndarray, batch_size: int = 8192
     return out
 
 
-def rotate_split(split: Split, rng: np.random.Generator) -> Split:
-    angles = rng.uniform(*ANGLE_RANGE, size=len(split)).astype(np.float32)
+def rotate_split(split: Split, rng: np.random.Generator, angle_range: tuple[float, float]) -> Split:
+    angles = rng.uniform(*angle_range, size=len(split)).astype(np.float32)
     return Split(rotate_images(split.images, angles), angles)
 
 
@@ -156,8 +159,8 @@ def _attrs(name: str, source: str, seed: int) -> dict:
     if name == "fashion-mnist":
         return {"name": "FashionMNIST", "task": "classification", "num_classes": 10, "source": source,
                 "class_names": CLASS_NAMES, "preset": name}
-    return {"name": "RotatedFashionMNIST", "task": "regression", "source": source, "seed": seed, "preset": name,
-            "angle_range": list(ANGLE_RANGE), "label_units": "degrees",
+    return {"name": Path(OUTPUT_FILES[name]).stem.split("_")[0], "task": "regression", "source": source,
+            "seed": seed, "preset": name, "angle_range": list(ANGLE_RANGES[name]), "label_units": "degrees",
             "rotation": "counter-clockwise positive, bilinear, zero fill, 28x28"}
 
 
@@ -183,8 +186,8 @@ def prepare(name: str, out_dir: str | Path, seed: int = 0, allow_download: bool 
         return path, False
     raw_dir, source = locate_raw(out_dir, allow_download)
     train, test = read_fashion_mnist(raw_dir)
-    if name == "rotated-fashion-mnist":
+    if name in ANGLE_RANGES:
         rng = np.random.default_rng(seed)
-        train, test = rotate_split(train, rng), rotate_split(test, rng)
+        train, test = rotate_split(train, rng, ANGLE_RANGES[name]), rotate_split(test, rng, ANGLE_RANGES[name])
     write_dataset_h5(path, train, test, _attrs(name, source, seed))
     return path, True

@@ -18,11 +18,12 @@ from ..common.runs import check_same_settings, git_commit
 from ..common.settings import parse_settings
 from ..data import load_dataset, read_fake_h5, write_fake_h5
 from ..data.preset_choice import choose_preset
-from ..gans.sampling import LoadedGAN, load_gan
+from ..gans.sampling import LoadedGAN, load_gan, resolve_checkpoint
 from ..models.trained import TrainedNet, resolve_model_file
 from ..presets import get_preset
 from .judge import TeacherJudge
-from .make import FakeSettings, make_fake_set
+from .make import FakeSettings, check_compatible, make_fake_set
+from .relabel import relabel
 from .work import FakeWork, work_folder
 
 SHOWN_STATS = ("teacher_agreement_raw", "teacher_mae_raw", "cdr_rs_acceptance_rate", "filter_keep_rate",
@@ -54,7 +55,9 @@ def preset_settings(preset: str | None, **values: Any) -> FakeSettings:
 def _inputs(gan: str, teacher: str, feature_net: str | None, data: str) -> dict[str, dict[str, str]]:
     """Each input file with a fingerprint of its content, so that a changed input is noticed."""
     files = {"gan": str(gan), "teacher": teacher, "feature_net": feature_net, "data": data}
-    return {name: {"path": str(path), "fingerprint": file_fingerprint(path)}
+    # A GAN run folder by its checkpoint alone: its logs and grids do not change the fakes.
+    hashed = {**files, "gan": resolve_checkpoint(gan)}
+    return {name: {"path": str(path), "fingerprint": file_fingerprint(hashed[name])}
             for name, path in files.items() if path is not None}
 
 
@@ -100,11 +103,12 @@ def build_fake_file(gan_ckpt: str, teacher: str, data: str, out: str | Path, set
     gan = load_gan(gan_ckpt, device=device, preset=preset)
     bundle = load_dataset(data, task=judge.task.kind)
     _check_data_fits(data, bundle, gan)
+    features = features if settings.subsample == "cdr-rs" and not gan.is_regression else None
+    check_compatible(gan, judge, features)      # before the work folder is made
     work = FakeWork(out, provenance, resume)
     start = time.perf_counter()
-    fakes = make_fake_set(gan, judge, bundle.train, settings,
-                          feature_net=features if settings.subsample == "cdr-rs" and not gan.is_regression else None,
-                          device=device, progress=progress, work=work)
+    fakes = make_fake_set(gan, judge, bundle.train, settings, feature_net=features, device=device,
+                          progress=progress, work=work)
     attrs = {**fakes.stats, "provenance": provenance, "gan_checkpoint": gan.path, "gan": gan.kind,
              "gan_iteration": gan.iteration, "gan_ema": gan.ema, "teacher": teacher_path,
              "feature_net": feature_path, "data": data, "git_commit": git_commit(),
@@ -128,4 +132,11 @@ def make(args: argparse.Namespace) -> int:
                             device=pick_device(args.device), resume=args.resume, force=args.force, preset=preset)
     print(f"wrote {settings.nfake} fakes to {args.out}: " +
           "  ".join(f"{k}={attrs[k]:.4g}" for k in SHOWN_STATS if k in attrs))
+    return 0
+
+
+def relabel_set(args: argparse.Namespace) -> int:
+    changed = relabel(args.data, args.teacher, args.out, device=pick_device(args.device), force=args.force)
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in changed.items())
+    print(f"wrote {args.out} ({shown})")
     return 0

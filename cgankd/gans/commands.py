@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,10 @@ import torch
 
 from ..common import distributed
 from ..common.board import Board
-from ..common.devices import pick_device, tune_for
+from ..common.devices import amp_enabled, pick_device, tune_for
 from ..common.errors import UserError
 from ..common.files import check_output_dir, check_output_file, file_fingerprint, write_json
-from ..common.runs import RunDir, git_commit
+from ..common.runs import METRICS, RunDir, git_commit
 from ..common.settings import parse_settings
 from ..data import LabelNorm, load_dataset, write_fake_h5
 from ..data.preset_choice import choose_preset
@@ -73,6 +74,7 @@ def train_gan(data_path: str, kind: str, out: str, *, preset: str | None = None,
     Under torchrun the batch sizes are global batches, split over the processes."""
     world, dev = distributed.start(device)
     tune_for(dev)
+    amp = amp_enabled(amp, dev)
     check_output_dir(out)
     preset_name, how = choose_preset(data_path, preset)
     preset_dict = get_preset(preset_name) if preset_name else {}
@@ -90,6 +92,11 @@ def train_gan(data_path: str, kind: str, out: str, *, preset: str | None = None,
     resuming = run.check(settings, GAN_RESUME_FREE)
     distributed.barrier()                    # every process has looked at the folder before rank 0 writes
     state = read_checkpoint(run.checkpoint) if resuming and run.has_checkpoint() else None
+    if state is not None and run.file(METRICS).exists() and int(state["iteration"]) == cfg["iters"]:
+        # Finished with these settings: reused untouched, so that what was made from it stays valid.
+        if world.is_main and not quiet:
+            print(f"{out}: finished earlier with the same settings; kept as it is")
+        return json.loads(run.file(METRICS).read_text())
     quiet = quiet or not world.is_main
     if not quiet:
         print(f"gan train: {how}")

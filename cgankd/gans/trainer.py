@@ -96,6 +96,7 @@ class GanTrainer:
         self.sync_bn = sync_bn and self.world.is_distributed
         self.board = board or Board(run.path, False)
         self.iteration = 0
+        self.saved_iteration = 0                # of the checkpoint in last.pt (named when training diverges)
         # Of the networks and real batches; None: the device's fast layout (a benchmark compares both).
         self.memory_format = layout or memory_format(device)
         self.embed_info: dict[str, Any] | None = None
@@ -203,13 +204,14 @@ class GanTrainer:
             self.G_ema.load_state_dict(state["G_ema"] if state.get("G_ema") is not None else state["G"])
         self.opt_G.load_state_dict(state["opt_G"])
         self.opt_D.load_state_dict(state["opt_D"])
-        self.iteration = int(state["iteration"])
+        self.iteration = self.saved_iteration = int(state["iteration"])
         set_rng_state(state["rng"])
         distributed.set_device_rng_state(state.get("device_rng"), self.device)
 
     def save(self) -> None:
         """Checkpoint, snapshot and sample grid, written by rank 0 alone (none of it draws from the
         training's random streams, so the processes stay in step)."""
+        self.saved_iteration = self.iteration
         if not self.run.writes:
             return
         self.run.save_checkpoint(self.state())
@@ -308,11 +310,10 @@ class GanTrainer:
         if not distributed.any_across(bad, self.device):
             return
         it = first_bad["iteration"] if bad else self.iteration
-        saved = (it - 1) - (it - 1) % self.cfg["ckpt_every"]
         shown = ", ".join(f"{k}={v}" for k, v in first_bad.get("stats", {}).items() if not math.isfinite(v)) \
             or ("a loss not finite" if bad else "in another process")
         raise UserError(f"GAN training diverged at iteration {it} ({shown}); {self.run.checkpoint} keeps "
-                        f"iteration {saved}; lower g_lr / d_lr (--set)")
+                        f"iteration {self.saved_iteration}; lower g_lr / d_lr (--set)")
 
     def train(self) -> dict[str, Any]:
         cfg = self.cfg

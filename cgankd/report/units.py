@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 # The unit of a regression preset's labels (and so of its MAE).
-REGRESSION_UNITS = {"steeringangle": "degrees", "rotated-fashion-mnist": "degrees", "utkface": "years"}
+REGRESSION_UNITS = {"steeringangle": "degrees", "rotated-fashion-mnist": "degrees", "rotated-fashion-mnist-45": "degrees", "utkface": "years"}
 
 
 def metric_unit(metric: str, preset: str | None) -> str:

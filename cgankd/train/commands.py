@@ -11,6 +11,7 @@ import torch
 from ..common.devices import pick_device
 from ..common.distributed import is_main_process
 from ..data import load_dataset
+from ..data.h5 import dataset_attrs
 from ..models.trained import MODEL_FILE, TrainedNet
 from .config import TrainConfig, config_from_args
 from .dataset import normalise_labels
@@ -47,7 +48,9 @@ def evaluate_checkpoint(ckpt: str, data: str, device: str = "auto") -> tuple[str
     """(metric name, value) of a `cgankd train` checkpoint on a dataset's test split."""
     net = TrainedNet.load(ckpt, pick_device(device), "evaluated")
     task = net.task
-    bundle = load_dataset(data, task=task.kind)
+    # The task the file declares, so that a net of the other task is refused; else the net's (a file
+    # of whole-number ages declares none, and its labels are no class ids).
+    bundle = load_dataset(data, task=None if dataset_attrs(data).get("task") else task.kind)
     net.check_fits(bundle.test.image_shape, bundle.task, bundle.num_classes, data)
     outputs = net.outputs(bundle.test.images)
     labels = torch.as_tensor(normalise_labels(bundle.test.labels, task))

@@ -56,6 +56,7 @@ class TrainConfig:
     init: str | None = None
     subset: int | None = None
     val_frac: float = 0.0
+    no_augment: bool = False     # train without the preset's augmentation
     eval_every: int = 1
     resume: bool = False
     quiet: bool = False
@@ -148,6 +149,6 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         "task", "num_classes", "epochs", "batch_size", "lr", "weight_decay", "schedule", "milestones", "warmup", "seed", "device",
         "amp", "compile", "teacher", "distill", "ta_arch", "ta", "fake", "nfake", "fake_only", "fake_weight",
         "fake_share", "aux_bn", "bn_recalibrate", "sync_bn", "tensorboard",
-        "same_steps_as", "init", "subset", "val_frac", "eval_every", "resume", "quiet")}
+        "same_steps_as", "init", "subset", "val_frac", "no_augment", "eval_every", "resume", "quiet")}
     return recipe_config(args.data, args.arch, args.out, preset=args.preset, recipe=recipe,
                          distill_cfg=parse_settings(args.distill_set, "--distill-set"), **flags)

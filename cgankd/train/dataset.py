@@ -52,19 +52,32 @@ class TrainingData:
                             fake_from=self.n_real if fake_share is not None else None, fake_share=fake_share)
 
 
-def make_task(bundle: DataBundle, data_section: dict, reference: Task | None) -> Task:
+def make_task(bundle: DataBundle, data_section: dict, reference: Task | None, source: str = "the data") -> Task:
     """The task of a dataset; a checkpoint's task (init/teacher), when given, fixes the label norm."""
     if bundle.task == "classification":
         task = Task("classification", num_classes=bundle.num_classes)
     else:
-        norm = LabelNorm.from_spec(data_section.get("label_norm", "minmax"), bundle.train.labels)
-        task = Task("regression", label_norm=norm)
+        task = Task("regression", label_norm=regression_label_norm(bundle.train.labels, data_section, source))
     if reference is None:
         return task
     if reference.kind != task.kind or reference.num_classes != task.num_classes:
         raise UserError(f"checkpoint task {reference.kind} ({reference.num_classes} classes) does not match "
                         f"the data's {task.kind} ({task.num_classes} classes)")
     return reference
+
+
+def regression_label_norm(labels: np.ndarray, data_section: dict, source: str) -> LabelNorm:
+    """The preset's regression label normalisation (default: min-max over the training labels),
+    which must cover every training label."""
+    spec = data_section.get("label_norm", "minmax")
+    low, high = float(labels.min()), float(labels.max())
+    if spec == "minmax" and low == high:
+        raise UserError(f"{source}: every training label is {low:g}; a regression task needs labels that differ")
+    norm = LabelNorm.from_spec(spec, labels)
+    if norm.normalize(low) < -1e-6 or norm.normalize(high) > 1 + 1e-6:
+        raise UserError(f"{source}: training labels span [{low:g}, {high:g}], outside the preset's label range "
+                        f"[{norm.low:g}, {norm.high:g}]")
+    return norm
 
 
 def normalise_labels(labels: np.ndarray, task: Task) -> np.ndarray:
@@ -126,7 +139,7 @@ def build_training_data(cfg: TrainConfig, reference_task: Task | None = None,
     section = get_preset(cfg.preset)["data"] if cfg.preset else {}
     # The preset's task unless --task: whole-number labels (UTKFace's ages) are not class ids there.
     bundle = load_dataset(cfg.data, task=cfg.task or section.get("task"), num_classes=cfg.num_classes)
-    task = make_task(bundle, section, reference_task)
+    task = make_task(bundle, section, reference_task, cfg.data)
     real = bundle.train
     if cfg.subset is not None:
         real = _take(real, stratified_subset(real.labels, cfg.subset, cfg.seed, task.kind))
@@ -138,7 +151,8 @@ def build_training_data(cfg: TrainConfig, reference_task: Task | None = None,
     matched = count_fakes(cfg.same_steps_as, real, task, cfg.nfake, cfg.seed) if cfg.same_steps_as else None
     used = fake.labels if fake is not None else matched
     pixel_norm = reference_pixel_norm or PixelNorm.from_spec(section.get("pixel_norm", "dataset"), real.images)
-    augment = Augment.from_spec(section["augment"], label_norm=task.label_norm) if section.get("augment") else None
+    augment = (Augment.from_spec(section["augment"], label_norm=task.label_norm)
+               if section.get("augment") and not cfg.no_augment else None)
     train = _mix(real, fake, cfg.fake_only)
     return TrainingData(task=task, pixel_norm=pixel_norm, augment=augment,
                         train=_normalised(train, task), val=_normalised(val, task),

@@ -103,6 +103,9 @@ def _build(cfg: TrainConfig, device: torch.device
     reference = init or teacher
     data = build_training_data(cfg, reference_task=reference.task if reference else None,
                                reference_pixel_norm=reference.pixel_norm if reference else None)
+    for net in (teacher, init):       # before the student is built: a net of other images is an error
+        if net is not None:
+            net.check_fits(data.img_shape, data.task.kind, data.task.num_classes, cfg.data)
     if cfg.same_steps_as:
         cfg = cfg.stretched(data.matched_epochs(cfg.epochs))
     seed_everything(cfg.seed)
@@ -369,7 +372,8 @@ def _epochs(t: _Training, run: RunDir, start_epoch: int, best: dict, wall: float
     cfg, task = t.cfg, t.task
     epochs = tqdm(range(start_epoch, cfg.epochs), desc=f"{cfg.arch}", disable=not t.shows_progress,
                   dynamic_ncols=True, initial=start_epoch, total=cfg.epochs)
-    record: dict[str, Any] = {}
+    # Resumed after the last epoch's checkpoint (killed before model.pt): that epoch's logged record.
+    record: dict[str, Any] = _logged_epoch(run, start_epoch) if start_epoch else {}
     for epoch in epochs:
         t0 = time.perf_counter()
         record = _train_epoch(t, epoch)
@@ -398,6 +402,10 @@ def _epochs(t: _Training, run: RunDir, start_epoch: int, best: dict, wall: float
         if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch and not last:
             return {"stopped_at_epoch": epoch + 1}
     return {"record": record, "best": best, "wall": wall}
+
+
+def _logged_epoch(run: RunDir, epoch: int) -> dict[str, Any]:
+    return next((r for r in reversed(run.read_log()) if r.get("epoch") == epoch and "stage" not in r), {})
 
 
 def _recalibrated(cfg, distiller, student, data: TrainingData, loaders: Loaders, device) -> dict[str, float]:

@@ -20,8 +20,9 @@ def run_settings(cfg: TrainConfig) -> dict[str, Any]:
     inputs = {name: {"path": getattr(cfg, name), "fingerprint": file_fingerprint(getattr(cfg, name))}
               for name in _INPUT_FILES if getattr(cfg, name)}
     settings = {**cfg.to_dict(), "inputs": inputs}
-    if not settings["sync_bn"]:
-        del settings["sync_bn"]       # recorded only when on, so that runs made before the switch still resume
+    for switch in ("sync_bn", "no_augment"):
+        if not settings[switch]:
+            del settings[switch]      # recorded only when on, so that runs made before the switch still resume
     return settings
 
 
@@ -30,6 +31,8 @@ def identity(cfg: TrainConfig, settings: dict[str, Any], init_info: dict[str, An
     fingerprints = {k: v["fingerprint"] for k, v in settings["inputs"].items()}
     schedule = {k: getattr(cfg, k) for k in ("recipe", "epochs", "batch_size", "lr", "weight_decay", "momentum",
                                              "schedule", "milestones", "gamma", "warmup", "amp")}
+    if cfg.no_augment:
+        schedule["no_augment"] = True     # only when on: identities of runs made before the switch stay
     distill_settings = dict(cfg.distill_cfg)
     if cfg.distill == "takd":
         distill_settings.update(ta_arch=cfg.ta_arch, ta=fingerprints.get("ta"))

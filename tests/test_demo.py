@@ -1,0 +1,52 @@
+"""`cgankd demo --data FILE.h5 --quick`: the whole protocol (teacher, GAN, fakes, NOKD, control,
++ extra real, cGAN-KD, table) on a user's file, classification and regression."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from conftest import SMALL_CDR_RS, SMALL_CDR_RS_REGRESSION, cli
+
+
+def tiny(cdr_rs: str) -> list[str]:
+    """Tiny GANs and cDR-RS models on top of --quick, so that each demo takes seconds."""
+    return ["--set", "n_real=200", "--set", "nfake=120", "--device", "cpu",
+            "--set", "gan_overrides.g_ch=4", "--set", "gan_overrides.d_ch=4", "--set", "gan_overrides.dim_z=8",
+            "--set", "gan_overrides.standing_stats=2", "--set", f"fake_overrides.cdr_rs={cdr_rs}"]
+
+
+@pytest.mark.parametrize("fixture, metric, cdr_rs", [("tiny_classification_h5", "acc", SMALL_CDR_RS),
+                                                     ("tiny_regression_h5", "mae", SMALL_CDR_RS_REGRESSION)])
+def test_demo_runs_the_whole_protocol_on_a_users_file(fixture, metric, cdr_rs, request, tmp_path, capsys):
+    data = request.getfixturevalue(fixture)
+    out = tmp_path / "demo"
+    sizes = tiny(cdr_rs)
+    assert cli("demo", "--data", data, "--quick", "--out", out, *sizes) == 0
+    table = (out / "results.md").read_text()
+    arms = [row["arm"] for row in csv.DictReader((out / "results.csv").open())]
+    assert [a.split(" (")[0] for a in arms] == ["NOKD", "control", "+ extra real", "cGAN-KD"]
+    assert "+ extra real (120 extra real, true labels" in table and "Positive control:" in table
+    assert f"test {metric}" in table
+    stem = data.rsplit("/", 1)[-1][:-3]
+    assert (out / stem / f"{stem}_subset200_extra120.h5").exists()
+    # `cgankd report` on the demo's folders gives the demo's rows (the teacher's run is a row of its own).
+    assert cli("report", out / stem, "--out", tmp_path / "report") == 0
+    demo_rows = list(csv.DictReader((out / "results.csv").open()))
+    report_rows = {(r["student"], r["arm"]): r for r in csv.DictReader((tmp_path / "report" / "results.csv").open())}
+    for row in demo_rows:
+        assert report_rows[row["student"], row["arm"]] == row
+    # Run again: every stage is reused, the table is the same.
+    capsys.readouterr()
+    assert cli("demo", "--data", data, "--quick", "--out", out, *sizes) == 0
+    assert "(reused)" in capsys.readouterr().out
+    assert (out / "results.md").read_text().split("## Wall time")[0] == table.split("## Wall time")[0]
+
+
+def test_demo_refuses_a_file_too_small_for_its_arms(tiny_classification_h5, tmp_path, capsys):
+    assert cli("demo", "--data", tiny_classification_h5, "--quick", "--out", tmp_path / "demo",
+               "--set", "n_real=400", "--set", "nfake=200") == 2
+    err = capsys.readouterr().err
+    assert "the demo needs 600 training images" in err and "has 512" in err
+    assert cli("demo", "--data", tiny_classification_h5, "--task", "fashion-mnist", "--out", tmp_path / "d") == 2
