@@ -14,30 +14,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 import time
 
 import torch
 
+from _common import gan_trainer
 from cgankd.common.devices import pick_device, tune_for
-from cgankd.common.runs import RunDir
 from cgankd.common.settings import parse_settings
-from cgankd.data.labels import LabelNorm
-from cgankd.gans.config import gan_config
-from cgankd.gans.trainer import GanData, GanTrainer
-from cgankd.presets import get_preset
-
-SYNTHETIC_N = 2048
-
-
-def synthetic_data(preset: dict, kind: str, device: torch.device) -> GanData:
-    d = preset["data"]
-    images = torch.randint(0, 256, (SYNTHETIC_N, d["channels"], d["img_size"], d["img_size"]), dtype=torch.uint8)
-    if kind == "biggan":
-        labels = torch.randint(d["num_classes"], (SYNTHETIC_N,))
-        return GanData(images.to(device), labels.to(device), num_classes=d["num_classes"])
-    labels = torch.rand(SYNTHETIC_N)
-    return GanData(images.to(device), labels.to(device), label_norm=LabelNorm(0.0, 1.0))
 
 
 def sync(device: torch.device) -> None:
@@ -49,16 +32,8 @@ def bench(name: str, device: torch.device, iters: int, batch_size: int | None, s
           fmt: torch.memory_format | None = None, amp: bool = False, settings: dict | None = None) -> float:
     """Print and return G+D training iterations per second (`fmt`: force a memory format; `amp`:
     the trainer's bf16 autocast; `settings`: GAN settings on top of the preset's)."""
-    preset = get_preset(name)
-    kind = next(iter(preset["gan"]))
-    overrides = {"standing_stats": 0, "embed_epochs": 0, "y2h_epochs": 0} if kind == "ccgan" else {"standing_stats": 0}
-    if batch_size:
-        overrides["batch_size"] = batch_size
-    cfg = gan_config(kind, preset["gan"], {**overrides, **(settings or {})})
-    trainer = GanTrainer(kind, cfg, synthetic_data(preset, kind, device), RunDir(tempfile.mkdtemp()),
-                         device=device, quiet=True, layout=fmt, amp=amp)
-    trainer.setup()                 # CcGAN: untrained label embedding (speed does not depend on it)
-    bs = cfg["batch_size"]
+    trainer, cfg = gan_trainer(name, device, batch_size, settings, layout=fmt, amp=amp)
+    kind, bs = trainer.kind, cfg["batch_size"]
 
     def iteration() -> None:
         for _ in range(cfg["d_steps"]):
