@@ -53,6 +53,16 @@ def tiny_regression_h5(tmp_path_factory) -> str:
     return str(path)
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """A module's tests on one thread: tiny nets run fastest so, and the test machine is shared
+    (use with `pytestmark = pytest.mark.usefixtures("one_thread")`)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 # ---------------------------------------------------------------- nets trained once per session
 
 TINY_GAN = ["g_ch=4", "d_ch=4", "dim_z=8", "ckpt_every=100", "standing_stats=2", "grid_rows=2", "grid_cols=2",

@@ -30,13 +30,7 @@ NEW = ["dkd", "dist", "mlkd"]
 KD_TERMS = {"kd": ["kd"], "dkd": ["tckd", "nckd"], "dist": ["inter", "intra"], "mlkd": ["kd", "bc", "cc"]}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """This file's runs are sized for one thread (two threads on a shared 2-core machine thrash)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def nets(seed=0):

@@ -37,13 +37,7 @@ SAVE_EVERY_ROUND = ["-c", "import runpy, cgankd.fake.work as w; w.SAVE_EVERY_S =
                           "runpy.run_module('cgankd', run_name='__main__')"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The in-process runs on one thread too: tiny nets run fastest so, and the test machine is shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class Child:

@@ -17,13 +17,7 @@ from cgankd.subsampling import (CDRRS, ClassifierFeatures, DensityRatioModel, Fa
 SMALL_DR = dict(widths=(64, 32), dropout=0.0, embed_dim=16)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny MLPs run fastest on one thread, and the test machine is shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def normal_cdf(x: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
