@@ -104,9 +104,12 @@ def test_gan_training_under_ddp_matches_one_process(worker_run, tiny_classificat
         torch.testing.assert_close(ddp["D"][name], value, rtol=1e-4, atol=1e-5)
     # Every bias of this G feeds a batch norm: its exact gradient is 0, so Adam turns its round-off into
     # steps of +-lr, and the running means follow the biases. Everything else must agree.
+    # Elsewhere in G, a near-zero gradient summed over shards in another order can flip sign too (seen
+    # on an AVX512 CPU in the first linear layer), and Adam turns that into a step of lr (2e-4): up to
+    # 3 lr apart after 3 iterations.
     for name, value in one["G"].items():
         if not name.endswith(("bias", "running_mean")):
-            torch.testing.assert_close(ddp["G"][name], value, rtol=1e-4, atol=1e-5, msg=name)
+            torch.testing.assert_close(ddp["G"][name], value, rtol=1e-4, atol=3 * 2e-4, msg=name)
     assert sorted(p.name for p in (worker_run / "gan").glob("samples_*.png")) == \
         ["samples_000000.png", "samples_000002.png", "samples_000003.png"]
     assert len(list((worker_run / "gan").glob("events.out.tfevents.*"))) == 1
