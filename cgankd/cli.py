@@ -236,7 +236,7 @@ def _report_demo_parsers(sub) -> None:
     mode.add_argument("--ablation", action="store_true", help="add the paper's ablation arms")
     p.add_argument("--out", default="demo_out")
     p.add_argument("--device", default="auto")
-    p.add_argument("--task", choices=("fashion-mnist", "rotated-fashion-mnist"), action="append",
+    p.add_argument("--task", choices=("fashion-mnist", "rotated-fashion-mnist-45"), action="append",
                    help="run only this task (repeatable; default: both)")
     p.add_argument("--data", metavar="FILE.h5",
                    help="run the demo on this h5 file (reference schema, classification or regression) instead")
@@ -246,6 +246,12 @@ def _report_demo_parsers(sub) -> None:
                         "seeds=[0], gan_overrides.iters=3000); applies to every task run")
     p.add_argument("--validate", action="store_true",
                    help="score on held-out training images instead of the test split (for choosing settings)")
+    p.add_argument("--from-scratch", action="store_true",
+                   help="train every stage here instead of loading the shipped ones (assets/demo); the trained "
+                        "stages are written to OUT/assets in the same form (--quick, --data and --validate "
+                        "always train from scratch)")
+    p.add_argument("--assets", metavar="DIR",
+                   help="load the shipped stages from DIR/<dataset> (default for the embedded demo: assets/demo)")
     p.set_defaults(handler="cgankd.demo:run")
 
 

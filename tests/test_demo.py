@@ -1,9 +1,11 @@
 """`cgankd demo --data FILE.h5 --quick`: the whole protocol (teacher, GAN, fakes, NOKD, control,
-+ extra real, cGAN-KD, table) on a user's file, classification and regression."""
++ extra real with true and with teacher labels, cGAN-KD, table) on a user's file, classification and regression."""
 
 from __future__ import annotations
 
 import csv
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -26,8 +28,9 @@ def test_demo_runs_the_whole_protocol_on_a_users_file(fixture, metric, cdr_rs, r
     assert cli("demo", "--data", data, "--quick", "--out", out, *sizes) == 0
     table = (out / "results.md").read_text()
     arms = [row["arm"] for row in csv.DictReader((out / "results.csv").open())]
-    assert [a.split(" (")[0] for a in arms] == ["NOKD", "control", "+ extra real", "cGAN-KD"]
+    assert [a.split(" (")[0] for a in arms] == ["NOKD", "control", "+ extra real", "+ extra real", "cGAN-KD"]
     assert "+ extra real (120 extra real, true labels" in table and "Positive control:" in table
+    assert "+ extra real (120 extra real, teacher labels" in table
     assert f"test {metric}" in table
     stem = data.rsplit("/", 1)[-1][:-3]
     assert (out / stem / f"{stem}_subset200_extra120.h5").exists()
@@ -42,6 +45,40 @@ def test_demo_runs_the_whole_protocol_on_a_users_file(fixture, metric, cdr_rs, r
     assert cli("demo", "--data", data, "--quick", "--out", out, *sizes) == 0
     assert "(reused)" in capsys.readouterr().out
     assert (out / "results.md").read_text().split("## Wall time")[0] == table.split("## Wall time")[0]
+    # The shared stages it wrote as assets load in a new folder and give the same table.
+    assert "Every stage ran here" in table
+    assets = out / "assets"
+    assert cli("demo", "--data", data, "--quick", "--out", tmp_path / "loaded", "--assets", assets, *sizes) == 0
+    loaded = (tmp_path / "loaded" / "results.md").read_text()
+    assert f"Loaded from the shipped assets in {assets / stem}: teacher, gan, nokd/seed0" in loaded
+    assert results_only(loaded) == results_only(table)
+    # A truncated, altered or missing asset: one line naming the file and how to rebuild it.
+    for damage, what in ((truncate, "truncated or altered"), (flip_a_byte, "truncated or altered"),
+                         (Path.unlink, "missing")):
+        broken = tmp_path / f"broken_{damage.__name__}"
+        shutil.copytree(assets, broken)
+        damage(broken / stem / "teacher" / "model.pt")
+        capsys.readouterr()
+        assert cli("demo", "--data", data, "--quick", "--out", tmp_path / "x", "--assets", broken, *sizes) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"{broken / stem / 'teacher' / 'model.pt'}: a shipped asset is {what}" in err[0]
+        assert "--from-scratch" in err[0]
+
+
+def results_only(table: str) -> str:
+    """The demo's table without the lines that say where its stages came from and how long they took."""
+    lines = table.split("## Wall time")[0].splitlines()
+    return "\n".join(line for line in lines if not line.startswith(("Loaded from", "Every stage ran")))
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:100])
+
+
+def flip_a_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
 
 
 def test_demo_refuses_a_file_too_small_for_its_arms(tiny_classification_h5, tmp_path, capsys):

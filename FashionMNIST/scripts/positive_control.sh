@@ -9,6 +9,8 @@
 # beat the control cannot tell whether fakes help.
 # Edit the settings below (or set any of them in the environment), then run:
 #   bash FashionMNIST/scripts/positive_control.sh
+# The angle task: DATA=datasets/FashionMNIST/RotatedFashionMNIST45_28x28.h5 PRESET=rotated-fashion-mnist-45 \
+#   RUNS=runs/RotatedFashionMNIST45_positive_control bash FashionMNIST/scripts/positive_control.sh
 ROOT="${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}"
 source "$ROOT/tools/stages/common.sh"
 # ---- settings
@@ -22,7 +24,7 @@ HOLDOUT_SEED="${HOLDOUT_SEED:-0}"
 NEXTRA="${NEXTRA:-$N_EXTRA}"               # extra real images each "+ extra real" student sees
 ARCH="${ARCH:-resnet8}"
 TEACHER_ARCH="${TEACHER_ARCH:-resnet20}"
-TEACHER_EPOCHS="${TEACHER_EPOCHS:-200}"    # with the preset's augmentation
+TEACHER_EPOCHS="${TEACHER_EPOCHS:-100}"    # with the preset's augmentation (the demo's teacher)
 TEACHER_CKPT="${TEACHER_CKPT:-}"           # empty: train the teacher under $RUNS/teacher
 NOKD_EPOCHS="${NOKD_EPOCHS:-60}"
 NOKD_FLAGS="${NOKD_FLAGS:---no-augment}"   # shell-quoted words (tools/stages/common.sh, split_words)

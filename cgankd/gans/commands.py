@@ -23,7 +23,7 @@ from ..data.preset_choice import choose_preset
 from ..presets import get_preset
 from .config import gan_config
 from .grid import grid_labels, save_grid, to_uint8
-from .sampling import load_gan, raw_labels, read_checkpoint, sample_labels
+from .sampling import load_gan, raw_labels, read_checkpoint, resolve_checkpoint, sample_labels
 from .networks import gan_task
 from .trainer import GanData, GanTrainer
 
@@ -62,7 +62,8 @@ def gan_data(path: str, kind: str, preset: dict, device: torch.device, num_class
 
 # Settings that may change when a GAN run is resumed: more iterations, and bookkeeping.
 GAN_RESUME_FREE = frozenset({"device", "config.iters", "config.ckpt_every", "config.log_every",
-                             "config.keep_snapshots"})
+                             "config.keep_snapshots",
+                             "data", "inputs.data.path"})   # the data may move; its fingerprint must match
 
 
 def train_gan(data_path: str, kind: str, out: str, *, preset: str | None = None, overrides: dict | None = None,
@@ -97,6 +98,9 @@ def train_gan(data_path: str, kind: str, out: str, *, preset: str | None = None,
         if world.is_main and not quiet:
             print(f"{out}: finished earlier with the same settings; kept as it is")
         return json.loads(run.file(METRICS).read_text())
+    if state is not None and state.get("D") is None:
+        raise UserError(f"{run.checkpoint}: holds the generator alone (a shipped or exported GAN), so it cannot "
+                        f"be trained on to {cfg['iters']} iterations; train a new run in another --out")
     quiet = quiet or not world.is_main
     if not quiet:
         print(f"gan train: {how}")
@@ -171,25 +175,34 @@ def sample(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    from .metrics import EvalNet, Generator, evaluate_generator, format_report
-    device = pick_device(args.device)
+    from .metrics import format_report
     if not args.eval_net:
         raise UserError("gan eval needs --eval-net: a classifier (BigGAN) or regressor (CcGAN) checkpoint, "
                         "e.g. from `cgankd train --data FILE --arch resnet20 --out DIR`")
-    if args.n < 1:
-        raise UserError(f"--n {args.n}: expected at least 1 sample")
-    gan = load_gan(args.ckpt, device=device, ema=not args.no_ema, seed=args.seed)
-    bundle = load_dataset(args.data, task=gan_task(gan.kind))
-    if bundle.train.images.shape[1:] != (gan.channels, gan.img_size, gan.img_size):
-        raise UserError(f"{args.data}: images {bundle.train.images.shape[1:]} differ from the GAN's "
-                        f"{(gan.channels, gan.img_size, gan.img_size)}")
-    gen = Generator(lambda labels: gan.generate(labels, seed=args.seed), num_classes=gan.num_classes,
-                    label_norm=gan.label_norm,
-                    info={"gan": gan.kind, "gan_checkpoint": gan.path, "iteration": gan.iteration, "ema": gan.ema,
-                          "data": str(args.data)})
-    results = evaluate_generator(gen, bundle, EvalNet(args.eval_net, device), n=args.n, seed=args.seed)
+    results = gan_quality(args.ckpt, args.data, args.eval_net, device=args.device, n=args.n, seed=args.seed,
+                          ema=not args.no_ema)
     print(format_report(results))
-    out = Path(args.out) if args.out else Path(gan.path).parent / "gan_eval.json"
+    out = Path(args.out) if args.out else resolve_checkpoint(args.ckpt).parent / "gan_eval.json"
     write_json(out, results)
     print(f"wrote {out}")
     return 0
+
+
+def gan_quality(ckpt: str | Path, data: str | Path, eval_net: str | Path, *, device: str = "auto", n: int = 10_000,
+                seed: int = 0, ema: bool = True) -> dict[str, Any]:
+    """FID / intra-FID against the data's test split and class share or Label Score of `n` fakes,
+    in the feature space of `eval_net` (a `cgankd train` classifier or regressor)."""
+    from .metrics import EvalNet, Generator, evaluate_generator
+    device = pick_device(device)
+    if n < 1:
+        raise UserError(f"--n {n}: expected at least 1 sample")
+    gan = load_gan(ckpt, device=device, ema=ema, seed=seed)
+    bundle = load_dataset(data, task=gan_task(gan.kind))
+    if bundle.train.images.shape[1:] != (gan.channels, gan.img_size, gan.img_size):
+        raise UserError(f"{data}: images {bundle.train.images.shape[1:]} differ from the GAN's "
+                        f"{(gan.channels, gan.img_size, gan.img_size)}")
+    gen = Generator(lambda labels: gan.generate(labels, seed=seed), num_classes=gan.num_classes,
+                    label_norm=gan.label_norm,
+                    info={"gan": gan.kind, "gan_checkpoint": gan.path, "iteration": gan.iteration, "ema": gan.ema,
+                          "data": str(data)})
+    return evaluate_generator(gen, bundle, EvalNet(eval_net, device), n=n, seed=seed)

@@ -10,9 +10,11 @@ from ..common.files import file_fingerprint
 from ..data.h5 import dataset_attrs
 from .config import TrainConfig
 
-# Settings that may change between a run and its resumption: they change no result.
-RESUME_FREE = frozenset({"out", "resume", "quiet", "device", "eval_every", "compile", "tensorboard"})
 _INPUT_FILES = ("data", "fake", "same_steps_as", "init", "teacher", "ta")
+# Settings that may change between a run and its resumption: they change no result. An input file
+# may move (a shipped run reused from another folder): its content fingerprint is what must match.
+RESUME_FREE = frozenset({"out", "resume", "quiet", "device", "eval_every", "compile", "tensorboard",
+                         *_INPUT_FILES, *(f"inputs.{name}.path" for name in _INPUT_FILES)})
 
 
 def run_settings(cfg: TrainConfig) -> dict[str, Any]:
