@@ -42,7 +42,8 @@ from .data.h5 import dataset_attrs
 from .data.prepare import prepare as prepare_dataset
 from .fake.commands import build_fake_file, preset_settings
 from .fake.relabel import relabel
-from .demo_assets import ASSETS, explained, export, install, provenance, read_manifest, refuse_installed, shipped_runs
+from .demo_assets import (ASSETS, explained, export, install, provenance, read_manifest, refuse_installed,
+                          shipped_runs, verify)
 from .gans.commands import gan_quality, train_gan
 from .gans.networks import gan_task
 from .gans.sampling import load_gan, sample_labels
@@ -366,9 +367,15 @@ def nokd_settings(plan: TaskPlan, seed: int) -> dict[str, Any]:
     return {"epochs": plan.student_epochs, "seed": seed, **({} if plan.student_augment else {"no_augment": True})}
 
 
-def install_assets(assets: Path, root: Path) -> dict[str, Any]:
+def check_assets(assets: Path) -> dict[str, Any]:
+    """The manifest of a task's shipped assets, once every file in it checks out."""
     if not assets.is_dir():
         raise UserError(f"{assets}: no shipped assets for this task; pass --from-scratch to train every stage")
+    return verify(assets)
+
+
+def install_assets(assets: Path, root: Path) -> dict[str, Any]:
+    check_assets(assets)
     return install(assets, root)
 
 
@@ -517,6 +524,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--from-scratch and --assets: give one (--from-scratch trains the stages the assets hold)")
     shipped = args.assets or (None if args.from_scratch or args.quick or args.data or args.validate else ASSETS)
     out = check_output_dir(args.out)
+    for plan in plans if shipped else ():
+        check_assets(Path(shipped) / plan.dataset)     # before anything is written
     start = time.perf_counter()
     jobs = [(plan, out, args.device, args.ablation, args.validate, Path(shipped) / plan.dataset if shipped else None)
             for plan in plans]

@@ -451,6 +451,11 @@ CASES: list[tuple[str, Builder, str]] = [
      r"--set nfake_sweep=\[100000\]: every value must be at most nfake"),
     ("demo/unknown-task", lambda i, t: ["demo", "--quick", "--task", "mnist", "--out", t / "demo"],
      r"argument --task: invalid choice: 'mnist'"),
+    ("demo/from-scratch-and-assets", lambda i, t: ["demo", "--from-scratch", "--assets", t, "--out", t / "demo"],
+     r"--from-scratch and --assets: give one"),
+    ("demo/no-assets-there", lambda i, t: ["demo", "--data", i.cls_data, "--quick", "--assets", t / "none",
+                                                "--out", t / "d"],
+     r"none/\w+: no shipped assets for this task; pass --from-scratch"),
 ]
 
 
