@@ -1,9 +1,11 @@
-"""`cgankd demo --data FILE.h5 --quick`: the whole protocol (teacher, GAN, fakes, NOKD, control,
-+ extra real with true and with teacher labels, cGAN-KD, table) on a user's file, classification and regression."""
+"""`cgankd demo --quick`: the whole protocol (teacher, GAN, fakes, NOKD, control, + extra real with
+true and with teacher labels, cGAN-KD, table) on a user's file (classification and regression), its
+stages written as assets and loaded back, damaged assets refused; and the embedded tasks side by side."""
 
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from pathlib import Path
 
@@ -25,7 +27,7 @@ def test_demo_runs_the_whole_protocol_on_a_users_file(fixture, metric, cdr_rs, r
     data = request.getfixturevalue(fixture)
     out = tmp_path / "demo"
     sizes = tiny(cdr_rs)
-    assert cli("demo", "--data", data, "--quick", "--out", out, *sizes) == 0
+    assert cli("demo", "--data", data, "--quick", "--from-scratch", "--out", out, *sizes) == 0
     table = (out / "results.md").read_text()
     arms = [row["arm"] for row in csv.DictReader((out / "results.csv").open())]
     assert [a.split(" (")[0] for a in arms] == ["NOKD", "control", "+ extra real", "+ extra real", "cGAN-KD"]
@@ -87,3 +89,20 @@ def test_demo_refuses_a_file_too_small_for_its_arms(tiny_classification_h5, tmp_
     err = capsys.readouterr().err
     assert "the demo needs 600 training images" in err and "has 512" in err
     assert cli("demo", "--data", tiny_classification_h5, "--task", "fashion-mnist", "--out", tmp_path / "d") == 2
+
+
+def test_the_embedded_demo_runs_both_tasks_side_by_side_from_scratch(tmp_path, capsys):
+    """`cgankd demo --from-scratch --quick` on the embedded tasks (tiny GANs): two processes, one
+    table, and each task's shared stages written as assets."""
+    out = tmp_path / "demo"
+    sizes = ["--set", "gan_overrides.g_ch=4", "--set", "gan_overrides.d_ch=4", "--set", "gan_overrides.dim_z=8",
+             "--set", "gan_overrides.standing_stats=2", "--set", "n_real=200", "--set", "nfake=120"]
+    assert cli("demo", "--from-scratch", "--quick", "--device", "cpu", "--out", out, *sizes) == 0
+    assert "side by side" in capsys.readouterr().out
+    table = (out / "results.md").read_text()
+    assert "## fashion-mnist (classification" in table and "## rotated-fashion-mnist-45 (regression" in table
+    assert "tasks side by side" in table
+    for task in ("fashion-mnist", "rotated-fashion-mnist-45"):
+        assert (out / task / "demo.log").stat().st_size > 0
+        assert json.loads((out / "assets" / task / "manifest.json").read_text())["runs"] == \
+            ["teacher", "gan", "nokd/seed0"]

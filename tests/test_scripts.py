@@ -251,7 +251,7 @@ def test_positive_control_script_scores_on_validation_and_gives_each_arm_the_sam
                                                    flag(holdout, "--n-extra")) == ("1000", "5000", "5000")
     val = str(tmp_path / "runs/data/FashionMNIST_28x28_real1000_val5000_seed0.h5")
     extra = str(tmp_path / "runs/data/FashionMNIST_28x28_extra5000_seed0.h5")
-    assert teacher[0] == "train" and (flag(teacher, "--arch"), flag(teacher, "--epochs")) == ("resnet20", "200")
+    assert teacher[0] == "train" and (flag(teacher, "--arch"), flag(teacher, "--epochs")) == ("resnet20", "100")
     assert relabel[:2] == ["fake", "relabel"] and flag(relabel, "--data") == extra
     trains = [c for c in calls if c[0] == "train"]
     assert {flag(c, "--data") for c in trains} == {val}         # every run scored on validation
