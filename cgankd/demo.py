@@ -130,7 +130,7 @@ DEFAULT = (
              gan_overrides={**_GAN_CPU, "g_lr": 4e-4, "d_lr": 4e-4, "iters": 3000}),
     TaskPlan("rotated-fashion-mnist-45", "ccgan", n_real=1000, teacher_epochs=100, student_epochs=60,
              finetune_epochs=5, nfake=5000, student_augment=False, nfake_sweep=(1250, 2500, 5000),
-             gan_overrides={**_GAN_CPU, "iters": 4000}),
+             gan_overrides={**_GAN_CPU, "iters": 10_000}),
 )
 
 
