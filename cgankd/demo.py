@@ -370,14 +370,18 @@ def nokd_settings(plan: TaskPlan, seed: int) -> dict[str, Any]:
 
 def check_assets(assets: Path) -> dict[str, Any]:
     """The manifest of a task's shipped assets, once every file in it checks out."""
-    if not assets.is_dir():
-        raise UserError(f"{assets}: no shipped assets for this task; pass --from-scratch to train every stage")
+    _require_assets(assets)
     return verify(assets)
 
 
 def install_assets(assets: Path, root: Path) -> dict[str, Any]:
-    check_assets(assets)
-    return install(assets, root)
+    _require_assets(assets)
+    return install(assets, root)          # verifies every file first
+
+
+def _require_assets(assets: Path) -> None:
+    if not assets.is_dir():
+        raise UserError(f"{assets}: no shipped assets for this task; pass --from-scratch to train every stage")
 
 
 def export_assets(plan: TaskPlan, root: Path, data: Path, shared: dict[str, Any], stages: Stages,
@@ -525,11 +529,11 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--from-scratch and --assets: give one (--from-scratch trains the stages the assets hold)")
     shipped = args.assets or (None if args.from_scratch or args.quick or args.data or args.validate else ASSETS)
     out = check_output_dir(args.out)
-    for plan in plans if shipped else ():
-        check_assets(Path(shipped) / plan.dataset)     # before anything is written
+    asset_dirs = [Path(shipped) / plan.dataset if shipped else None for plan in plans]
+    for assets in filter(None, asset_dirs):
+        check_assets(assets)                           # before anything is written
     start = time.perf_counter()
-    jobs = [(plan, out, args.device, args.ablation, args.validate, Path(shipped) / plan.dataset if shipped else None)
-            for plan in plans]
+    jobs = [(plan, out, args.device, args.ablation, args.validate, assets) for plan, assets in zip(plans, asset_dirs)]
     results = run_side_by_side(jobs) if len(jobs) > 1 and side_by_side(args.device) else [run_task(*j) for j in jobs]
     wall_s = time.perf_counter() - start
     for plan, result in zip(plans, results):

@@ -14,7 +14,6 @@ drift apart silently.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import shutil
@@ -25,26 +24,15 @@ from typing import Any, Iterator
 import torch
 
 from .common.errors import UserError
-from .common.files import atomic_path, save_torch, write_json
-from .common.runs import CHECKPOINT, CONFIG, METRICS, git_commit
-from .gans.sampling import read_checkpoint
+from .common.files import atomic_path, file_sha256, save_torch, write_json
+from .common.runs import CHECKPOINT, CONFIG, METRICS, environment, git_commit
+from .gans.sampling import generator_only, read_checkpoint
 from .models.trained import MODEL_FILE
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "demo"
 MANIFEST = "manifest.json"
 MARKER = "assets.json"           # in the demo's task folder: which assets were installed there
-# What sampling needs from a GAN checkpoint (no discriminator, optimisers or RNG states).
-GENERATOR_KEYS = ("format", "kind", "config", "iteration", "img_size", "channels", "num_classes", "label_norm",
-                  "meta", "seed", "G", "G_ema", "embed")
 REBUILD = "rebuild them with `cgankd demo --from-scratch --out DIR` and copy DIR/assets/<dataset> there"
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(2**20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def shipped_runs(seeds: tuple[int, ...], with_feature_net: bool) -> list[str]:
@@ -62,11 +50,10 @@ def export(task_root: Path, runs: list[str], target: Path, provenance: dict[str,
         for name in (CONFIG, METRICS):
             shutil.copy2(source / name, dest / name)
         if run == "gan":
-            state = read_checkpoint(source / CHECKPOINT)
-            save_torch(dest / CHECKPOINT, {k: state.get(k) for k in GENERATOR_KEYS})
+            save_torch(dest / CHECKPOINT, generator_only(read_checkpoint(source / CHECKPOINT)))
         else:
             shutil.copy2(source / MODEL_FILE, dest / MODEL_FILE)
-    files = {str(p.relative_to(target)): sha256(p) for p in sorted(target.rglob("*")) if p.is_file()}
+    files = {str(p.relative_to(target)): file_sha256(p) for p in sorted(target.rglob("*")) if p.is_file()}
     write_json(target / MANIFEST, {"runs": runs, "files": files, "provenance": provenance})
     return target
 
@@ -88,7 +75,7 @@ def verify(folder: Path) -> dict[str, Any]:
         path = folder / name
         if not path.is_file():
             raise UserError(f"{path}: a shipped asset is missing; {REBUILD}")
-        if sha256(path) != digest:
+        if file_sha256(path) != digest:
             raise UserError(f"{path}: a shipped asset is truncated or altered (sha256 differs from "
                             f"{folder / MANIFEST}); {REBUILD}")
     return manifest
@@ -103,14 +90,14 @@ def install(folder: Path, task_root: Path) -> dict[str, Any]:
             continue
         dest = task_root / name
         if dest.exists():
-            if sha256(dest) != digest:
+            if file_sha256(dest) != digest:
                 raise UserError(f"{dest}: differs from the shipped {folder / name}, so {task_root} holds a run "
                                 "made otherwise (e.g. --from-scratch); choose another --out")
             continue
         dest.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(dest) as tmp:
             shutil.copyfile(folder / name, tmp)
-    write_json(task_root / MARKER, {"assets": str(folder), "manifest_sha256": sha256(folder / MANIFEST)})
+    write_json(task_root / MARKER, {"assets": str(folder), "manifest_sha256": file_sha256(folder / MANIFEST)})
     return manifest
 
 
@@ -136,7 +123,8 @@ def explained(asset: Path | None, stage: str) -> Iterator[None]:
 def machine() -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in _cpuinfo() if line.startswith("model name")),
                platform.processor() or "unknown CPU")
-    return f"{cpu}, {torch.get_num_threads()} threads, {platform.platform()}, torch {torch.__version__}"
+    env = environment()
+    return f"{cpu}, {torch.get_num_threads()} threads, {env['platform']}, torch {env['torch']}"
 
 
 def _cpuinfo() -> list[str]:

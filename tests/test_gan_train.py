@@ -235,3 +235,17 @@ def test_a_finished_gan_run_is_reused_untouched(tiny_biggan, tiny_classification
     before = {p.name: p.read_bytes() for p in tiny_biggan.iterdir() if p.is_file()}
     assert cli(*gan_train_args(tiny_classification_h5, "biggan", tiny_biggan), "--resume") == 0
     assert {p.name: p.read_bytes() for p in tiny_biggan.iterdir() if p.is_file()} == before
+
+
+def test_a_generator_only_checkpoint_keeps_what_sampling_needs_and_nothing_else(tiny_ccgan, tmp_path):
+    """`generator_only` (the shipped demo GANs) drops exactly the training state of a checkpoint, and
+    the cut-down file samples the same images."""
+    from cgankd.common.files import save_torch
+    from cgankd.gans.sampling import generator_only, load_gan, read_checkpoint
+    state = read_checkpoint(tiny_ccgan)
+    slim = generator_only(state)
+    assert set(state) - set(slim) == {"D", "opt_G", "opt_D", "rng", "device_rng"}
+    save_torch(tmp_path / "last.pt", slim)
+    labels = torch.linspace(0, 1, 8)
+    assert np.array_equal(load_gan(tmp_path / "last.pt").generate(labels, seed=3),
+                          load_gan(tiny_ccgan).generate(labels, seed=3))

@@ -73,13 +73,25 @@ def file_fingerprint(path: str | os.PathLike) -> str:
         digest.update(f"{file.relative_to(path) if path.is_dir() else file.name}:{size}".encode())
         with open(file, "rb") as f:
             if size <= _WHOLE_FILE_LIMIT:
-                for block in iter(lambda: f.read(2**20), b""):
-                    digest.update(block)
+                _hash_blocks(digest, f)
             else:
                 digest.update(f.read(_EDGE))
                 f.seek(size - _EDGE)
                 digest.update(f.read(_EDGE))
     return digest.hexdigest()[:16]
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The sha256 of a file's whole content (hex), e.g. to check a shipped file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        _hash_blocks(digest, f)
+    return digest.hexdigest()
+
+
+def _hash_blocks(digest, f) -> None:
+    for block in iter(lambda: f.read(2**20), b""):
+        digest.update(block)
 
 
 def _nearest_existing(path: Path) -> Path:

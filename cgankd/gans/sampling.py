@@ -35,6 +35,17 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return path
 
 
+# What sampling needs from a training checkpoint (`GanTrainer.generator_state`): no discriminator,
+# optimiser or RNG states.
+GENERATOR_KEYS = ("format", "kind", "config", "iteration", "img_size", "channels", "num_classes", "label_norm",
+                  "meta", "seed", "G", "G_ema", "embed")
+
+
+def generator_only(state: dict[str, Any]) -> dict[str, Any]:
+    """A GAN checkpoint cut down to what sampling needs."""
+    return {k: state.get(k) for k in GENERATOR_KEYS}
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     path = resolve_checkpoint(path)
     try:
