@@ -16,6 +16,7 @@ Data: CIFAR-shaped random images (3 x 32 x 32, 100 classes), written to a tempor
     python benchmarks/train_throughput.py                                   # resnet8x4, resnet20; batch 128
     python benchmarks/train_throughput.py --archs resnet8x4 wrn_40_2 --batch-sizes 64 512 --device cuda
     python benchmarks/train_throughput.py --amp --device cpu             # bf16 on a CPU with native bf16 kernels
+    python benchmarks/train_throughput.py --procs 2 --device cpu         # the trainer as 2 DDP processes, 1 core each
 """
 
 from __future__ import annotations
@@ -64,13 +65,20 @@ def synthetic_h5(folder: Path, n_train: int, size: int) -> tuple[Path, np.ndarra
     return path, images, labels
 
 
-def trainer_rate(data: Path, arch: str, batch: int, device: str, compile_: bool, amp: bool | None, out: Path
-                 ) -> float:
-    """img/s of `cgankd train`'s second epoch (the first one warms up kernels and allocations)."""
-    argv = [sys.executable, "-m", "cgankd", "train", "--data", data, "--arch", arch, "--out", out, "--epochs", 2,
+def trainer_rate(data: Path, arch: str, batch: int, device: str, compile_: bool, amp: bool | None, out: Path,
+                 procs: int = 1) -> float:
+    """img/s of `cgankd train`'s second epoch (the first one warms up kernels and allocations); with
+    `procs` > 1 under torchrun (DDP, the global batch split over the processes, each with an equal
+    share of the CPU's cores as its threads), as the trainer's command line runs it on several cores."""
+    launch, env = [sys.executable, "-m", "cgankd"], dict(os.environ)
+    if procs > 1:
+        launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}",
+                  "-m", "cgankd"]
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or procs) // procs)))
+    argv = [*launch, "train", "--data", data, "--arch", arch, "--out", out, "--epochs", 2,
             "--batch-size", batch, "--lr", 0.05, "--schedule", "cosine", "--preset", "cifar100", "--num-classes",
             CLASSES, "--device", device, "--quiet", *(["--compile"] if compile_ else []), *amp_flag(amp)]
-    subprocess.run([str(a) for a in argv], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([str(a) for a in argv], check=True, stdout=subprocess.DEVNULL, env=env)
     return json.loads((out / "log.jsonl").read_text().splitlines()[1])["img_per_s"]
 
 
@@ -144,6 +152,9 @@ def main() -> None:
                         help="the trainer (and the third column) with --amp / --no-amp (default: the device's "
                              "default: bf16 on CUDA, float32 on CPUs); the reference-style loop stays float32")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's)")
+    parser.add_argument("--procs", type=int, default=1,
+                        help="the trainer under torchrun with this many processes (DDP over the CPU's cores, "
+                             "OMP_NUM_THREADS = cores / procs unless set); the reference-style loop stays one process")
     parser.add_argument("--out", help="folder for the temporary data and run folders (default: a temp dir)")
     parser.add_argument("--reference-of", metavar="H5", help=argparse.SUPPRESS)   # one reference measurement
     parser.add_argument("--fast-model", action="store_true", help=argparse.SUPPRESS)
@@ -162,7 +173,7 @@ def main() -> None:
     root.mkdir(parents=True, exist_ok=True)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"{where}; torch {torch.__version__}; {args.size}px x3, {args.steps} timed steps; trainer amp "
-          f"{amp_enabled(args.amp, device)}, compile {args.compile}; reference loop with {args.workers} workers", flush=True)
+          f"{amp_enabled(args.amp, device)}, compile {args.compile}, processes {args.procs}; reference loop with {args.workers} workers", flush=True)
     print(f"{'arch':>10} {'batch':>5} {'trainer':>10} {'reference':>10} {'ratio':>6} {'ref+our model':>14} "
           f"{'ratio':>6}   (img/s, medians of {args.repeats})", flush=True)
     for batch in args.batch_sizes:
@@ -171,7 +182,7 @@ def main() -> None:
             rates: dict[str, list[float]] = {"trainer": [], "reference": [], "fast_model": []}
             for round_ in range(args.repeats):          # alternate, so that a change in load hits every column
                 rates["trainer"].append(trainer_rate(data, arch, batch, args.device, args.compile, args.amp,
-                                                     root / f"{arch}_{batch}_{round_}"))
+                                                     root / f"{arch}_{batch}_{round_}", args.procs))
                 for key, fast in (("reference", False), ("fast_model", True)):
                     rates[key].append(reference_process_rate(data, arch, batch, args, fast))
             ours, ref, fast = (statistics.median(rates[k]) for k in ("trainer", "reference", "fast_model"))

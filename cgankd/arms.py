@@ -82,6 +82,8 @@ def arm_label(identity: dict[str, Any], method_names: dict[str, str] | None = No
     """A readable row name; `method_names` maps a KD method to its table name (kd -> BLKD)."""
     method = identity.get("distill")
     shown = (method_names or {}).get(method, method) if method else None
+    settings = distill_settings_label(identity)
+    shown = f"{shown} [{settings}]" if shown and settings else shown
     plus = f" + {shown}" if shown else ""
     kind = identity["kind"]
     if kind == "nokd":
@@ -96,6 +98,13 @@ def arm_label(identity: dict[str, Any], method_names: dict[str, str] | None = No
     if kind == "extra_real":
         return f"+ extra real{plus} ({fake_set_label(identity['fakes'], identity['nfake'])}{mixing_label(identity)})"
     return f"cGAN-KD{plus} ({fake_set_label(identity['fakes'], identity['nfake'])}{mixing_label(identity)})"
+
+
+def distill_settings_label(identity: dict[str, Any]) -> str:
+    """The KD settings a run set explicitly (--distill-set), as "key=value, ..." ("" when none).
+    Unset values and file fingerprints (TAKD's assistant) stay in the identity, out of the label."""
+    settings = sorted((identity.get("distill_settings") or {}).items())
+    return ", ".join(f"{k}={v}" for k, v in settings if v is not None and not isinstance(v, dict))
 
 
 def mixing_label(identity: dict[str, Any]) -> str:

@@ -208,6 +208,27 @@ def test_mlkd_batch_and_class_levels_match_numpy():
     assert median_share(torch.tensor([0.7, 0.7, 0.7, 0.7])).item() == 1.0
 
 
+def test_mlkd_class_level_grows_as_batch_squared_over_classes_and_cc_weight_scales_it():
+    from cgankd.distill.mlkd import class_level, class_level_scale
+    g = torch.Generator().manual_seed(0)
+    p_s, p_t = (torch.softmax(torch.randn(8, 5, generator=g, dtype=torch.float64), 1) for _ in range(2))
+    # the batch repeated k times: every entry of P^T P is k times larger, the term k^2 times
+    assert class_level(p_s.repeat(3, 1), p_t.repeat(3, 1)).item() == pytest.approx(9 * class_level(p_s, p_t).item())
+    assert class_level_scale(64, 100) == 1.0
+    assert class_level_scale(128, 10) == pytest.approx((64 ** 2 / 100) / (128 ** 2 / 10))   # 0.025
+    x, y, _ = batch()
+
+    def terms(**cfg):
+        torch.manual_seed(3)                                       # the same strong view each time
+        s, t = nets()
+        return make("mlkd", s, t, **cfg).eval().forward_train(x, y, None)[1]
+    full, quarter, none = terms(), terms(cc_weight=0.25), terms(cc_weight=0.0)
+    assert full["cc"] > 0 and quarter["cc"].item() == pytest.approx(0.25 * full["cc"].item(), rel=1e-6)
+    assert none["cc"].item() == 0.0
+    for name in ("ce", "kd", "bc"):
+        assert quarter[name].item() == pytest.approx(full[name].item(), rel=1e-6)
+
+
 def test_mlkd_uses_the_base_temperature_and_four_more():
     assert make("mlkd").temperatures() == (4.0, 2.0, 3.0, 5.0, 6.0)
     assert make("mlkd", logit_std=True).temperatures() == (2.0, 2.0, 3.0, 5.0, 6.0)  # as the authors' code

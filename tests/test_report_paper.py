@@ -320,3 +320,14 @@ def test_wall_time_counts_a_kd_methods_own_stage(tiny_classification_h5, tmp_pat
     assert any(r.get("stage") == "prepare" for r in log)
     epoch_time = sum(r["epoch_time_s"] for r in log if "epoch_time_s" in r)
     assert metrics["wall_time_s"] - epoch_time >= 2.0
+
+
+def test_a_rows_name_carries_the_kd_settings_it_was_run_with():
+    from cgankd.arms import arm_label
+    base = dict(arch="resnet8", schedule={}, teacher="t", fakes=None, nfake=None, mixing={}, matched=None,
+                init=None, data={})
+    plain = arm_identity(distill="kd", distill_settings={}, **base)
+    standardised = arm_identity(distill="kd", distill_settings={"logit_std": True, "ta": {"sha": "x"}, "t": None},
+                                **base)
+    assert arm_label(plain, {"kd": "BLKD"}) == "BLKD"
+    assert arm_label(standardised, {"kd": "BLKD"}) == "BLKD [logit_std=True]"   # fingerprints, unset values left out

@@ -203,10 +203,11 @@ def test_kd_table_script_runs_nokd_then_each_method_with_fakes_and_its_control(t
     assistant = [c for c in trains if "--ta-arch" in c]
     assert len(assistant) == 1 and flag(assistant[0], "--ta-arch") == "resnet14"
     finetunes = [c for c in trains if "--init" in c]
-    assert len(finetunes) == 11 * 3 * 2   # 11 arms (none + 9 methods + kd with logit_std) x 3 seeds x (fakes, control)
+    assert len(finetunes) == 12 * 3 * 2   # 12 arms (none + 9 methods + kd with logit_std + mlkd with cc_weight)
+    #                                    x 3 seeds x (fakes, control)
     with_fakes = [c for c in finetunes if "--fake" in c]
     controls = [c for c in finetunes if "--same-steps-as" in c]
-    assert len(with_fakes) == len(controls) == 33
+    assert len(with_fakes) == len(controls) == 36
     assert {flag(c, "--fake") for c in with_fakes} == {flag(c, "--same-steps-as") for c in controls}
     assert all(flag(c, "--epochs") == "5" and flag(c, "--nfake") == "3000" for c in finetunes)
     assert len({flag(c, "--out") for c in finetunes}) == len(finetunes)
@@ -216,6 +217,8 @@ def test_kd_table_script_runs_nokd_then_each_method_with_fakes_and_its_control(t
         assert ("t_epochs=4" in call and "t_milestones=[2,3]" in call) == (method == "sskd")
         assert ("nce_k=2048" in call) == (method == "crd")
         assert ("logit_std=true" in call) == ("/logit_std/" in flag(call, "--out"))
+        assert ("cc_weight=0.025" in call) == ("/mlkd_cc/" in flag(call, "--out")) == \
+            ("/mlkd_cc/" in flag(call, "--out") and method == "mlkd")
     assert calls[-1][0] == "report"
 
 

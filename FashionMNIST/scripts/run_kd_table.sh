@@ -17,8 +17,9 @@ RUNS="${RUNS:-$ROOT/runs/FashionMNIST_kd}"
 ARCHS="${ARCHS:-resnet8}"
 TA_ARCH="${TA_ARCH:-resnet14}"
 SEEDS="${SEEDS:-0 1 2}"
-# none: cGAN-KD without a KD method; kd_logit_std: kd with logit standardisation (its own folders).
-METHODS="${METHODS:-none kd hint crd reviewkd takd sskd dkd dist mlkd kd_logit_std}"
+# none: cGAN-KD without a KD method; kd_logit_std: kd with logit standardisation; mlkd_cc: MLKD with
+# its class level at the authors' magnitude (MLKD_CC_FLAGS). Both have folders of their own.
+METHODS="${METHODS:-none kd hint crd reviewkd takd sskd dkd dist mlkd mlkd_cc kd_logit_std}"
 NOKD_EPOCHS="${NOKD_EPOCHS:-30}"           # NOKD students (and the TAKD assistant)
 FINETUNE_EPOCHS="${FINETUNE_EPOCHS:-5}"    # each finetune, with fakes and without
 BATCH_SIZE="${BATCH_SIZE:-}"               # empty: the preset's (128)
@@ -29,6 +30,9 @@ SSKD_T_EPOCHS="${SSKD_T_EPOCHS:-4}"
 CRD_FLAGS="${CRD_FLAGS:---distill-set nce_k=2048}"
 # Logit standardisation (Sun et al. 2024) on kd: base temperature 2, KD weight 9 (cgankd/distill/_settings.py).
 LOGIT_STD_FLAGS="${LOGIT_STD_FLAGS:---distill-set logit_std=true}"
+# MLKD's class level grows as batch^2 / classes: 40x the authors' CIFAR-100 size (batch 64, 100 classes)
+# at batch 128 and 10 classes. cc_weight = (64^2/100) / (128^2/10) = 0.025 brings it back (docs/kd.md).
+MLKD_CC_FLAGS="${MLKD_CC_FLAGS:---distill-set cc_weight=0.025}"
 DEVICE="${DEVICE:-auto}"
 EXTRA="${EXTRA:-}"    # more cgankd flags for every call, shell-quoted (tools/stages/common.sh, split_words)
 # ---- end of settings
@@ -49,6 +53,7 @@ for METHOD in $METHODS; do
     [ "$METHOD" = crd ] && METHOD_FLAGS="$CRD_FLAGS"
     # Run folders are named after the method, so kd + logit standardisation gets a folder of its own.
     [ "$METHOD" = kd_logit_std ] && METHOD=kd METHOD_FLAGS="$LOGIT_STD_FLAGS" OUT="$RUNS/fake_students/logit_std"
+    [ "$METHOD" = mlkd_cc ] && METHOD=mlkd METHOD_FLAGS="$MLKD_CC_FLAGS" OUT="$RUNS/fake_students/mlkd_cc"
     source "$ROOT/tools/stages/students_fake.sh"
 done
 "$CGANKD" report "$RUNS/vanilla" "$RUNS/fake_students" --out "$RUNS/tables"

@@ -70,9 +70,10 @@ TABLE: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     # MLKD (Jin et al. 2023), Jin-Ying/Multi-Level-Logit-Distillation (mdistiller CFG.KD and
     # distillers/KD_ours.py): CE weight 0.1 on each view, 0.9 (a) on every term at every temperature,
     # base T 4.0 plus 2, 3, 5, 6; strong view: 2 RandAugment ops and a cutout of up to half the
-    # side (dataset/cifar100.py). No change with fakes.
+    # side (dataset/cifar100.py). No change with fakes. cc_weight (not in the authors' code, 1 there)
+    # scales the class level, which grows as batch^2 / classes (cgankd/distill/mlkd.py, class_level_scale).
     "mlkd": ({"r": 0.1, "a": 0.9, "T": 4.0, "extra_T": (2.0, 3.0, 5.0, 6.0), "strong_ops": 2,
-              "strong_cutout": 0.5, "logit_std": False}, {}),
+              "strong_cutout": 0.5, "logit_std": False, "cc_weight": 1.0}, {}),
 }
 
 # What `logit_std=true` changes, from sunshangquan/logit-standardization-KD (tools/train.py with
