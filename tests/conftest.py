@@ -79,6 +79,13 @@ def cli(*args) -> int:
     return main([str(a) for a in args])
 
 
+def same_tensors(a: dict, b: dict, what: str = "state") -> None:
+    """Two state dicts hold the same keys and bitwise-equal tensors."""
+    assert a.keys() == b.keys(), what
+    for key in a:
+        assert torch.equal(a[key], b[key]), f"{what}: {key} differs"
+
+
 def gan_train_args(data: str, kind: str, out, iters: int = 40, extra: tuple = ()) -> list:
     args = ["gan", "train", "--data", data, "--gan", kind, "--out", out, "--iters", iters, "--batch-size", 16,
             "--device", "cpu", "--quiet"]

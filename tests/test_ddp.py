@@ -31,6 +31,8 @@ from cgankd.data import load_dataset, write_fake_h5
 from cgankd.train.config import TrainConfig
 from cgankd.train.loop import check_parallel, fit
 
+from conftest import same_tensors
+
 HERE = Path(__file__).parent
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
@@ -44,12 +46,6 @@ def torchrun(*args, nproc: int = 2) -> subprocess.CompletedProcess:
     done = subprocess.run(torchrun_argv(*args, nproc=nproc), env=ENV, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return done
-
-
-def same_tensors(a: dict, b: dict) -> None:
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ from cgankd.data import load_dataset, read_fake_h5
 from cgankd.fake import FakeSettings, TeacherJudge, make_fake_set
 from cgankd.models.trained import TrainedNet
 
-from conftest import SMALL_CDR_RS, cli, gan_train_args, quadrant_images
+from conftest import SMALL_CDR_RS, cli, gan_train_args, quadrant_images, same_tensors
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
 # The same CLI with fake make's progress state written after every round rather than once a minute, so
@@ -100,12 +100,6 @@ def interrupted_and_whole(start, args: Callable[[Path], list], tmp_path: Path, r
 
 def load(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=False)
-
-
-def same_tensors(a: dict, b: dict, what: str) -> None:
-    assert a.keys() == b.keys(), what
-    for key in a:
-        assert torch.equal(a[key], b[key]), f"{what}: {key} differs"
 
 
 def read_log(run: Path) -> list[dict]:
