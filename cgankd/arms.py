@@ -80,10 +80,7 @@ def fake_set_label(fakes: dict[str, Any], nfake: int | None) -> str:
 
 def arm_label(identity: dict[str, Any], method_names: dict[str, str] | None = None) -> str:
     """A readable row name; `method_names` maps a KD method to its table name (kd -> BLKD)."""
-    method = identity.get("distill")
-    shown = (method_names or {}).get(method, method) if method else None
-    settings = distill_settings_label(identity)
-    shown = f"{shown} [{settings}]" if shown and settings else shown
+    shown = method_title(identity, method_names)
     plus = f" + {shown}" if shown else ""
     kind = identity["kind"]
     if kind == "nokd":
@@ -100,7 +97,17 @@ def arm_label(identity: dict[str, Any], method_names: dict[str, str] | None = No
     return f"cGAN-KD{plus} ({fake_set_label(identity['fakes'], identity['nfake'])}{mixing_label(identity)})"
 
 
-def distill_settings_label(identity: dict[str, Any]) -> str:
+def method_title(identity: dict[str, Any], method_names: dict[str, str] | None = None) -> str | None:
+    """The run's KD method by its table name, with the settings it set ("BLKD [logit_std=True]");
+    None without a method."""
+    method = identity.get("distill")
+    if not method:
+        return None
+    shown, settings = (method_names or {}).get(method, method), _distill_settings_label(identity)
+    return f"{shown} [{settings}]" if settings else shown
+
+
+def _distill_settings_label(identity: dict[str, Any]) -> str:
     """The KD settings a run set explicitly (--distill-set), as "key=value, ..." ("" when none).
     Unset values and file fingerprints (TAKD's assistant) stay in the identity, out of the label."""
     settings = sorted((identity.get("distill_settings") or {}).items())

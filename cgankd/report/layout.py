@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from ..arms import distill_settings_label, fake_set_label, mixing_label
+from ..arms import fake_set_label, method_title, mixing_label
 from .tables import ArmSummary
 
 # Column groups, left to right; a KD method's own columns follow the ones without a method.
@@ -46,17 +46,16 @@ class Column:
 
 def column_of(identity: dict[str, Any], method_names: dict[str, str]) -> Column:
     kind, method = identity.get("kind", ""), identity.get("distill")
-    shown = method_names.get(method, method) if method else None
+    shown = method_title(identity, method_names)
     chosen = identity.get("distill_settings") or {}
     settings = json.dumps(chosen, sort_keys=True, default=str) if chosen else ""   # the column's key
-    shown_settings = distill_settings_label(identity)
     if kind == "nokd":
         title = "NOKD"
     elif kind == "kd":
         title = shown
     else:
         title = _KIND_TITLE.get(kind, kind) + (f" + {shown}" if shown else "")
-    return Column(kind, method, settings, title + (f" [{shown_settings}]" if shown_settings else ""))
+    return Column(kind, method, settings, title)
 
 
 def fake_set_of(identity: dict[str, Any]) -> dict[str, Any] | None:
